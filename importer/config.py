@@ -1,0 +1,179 @@
+"""Settings from options, the environment and `.env`, resolved once into frozen objects.
+
+No other module reads the environment: the CLI calls `resolve_*` once and passes the result down.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from dotenv import dotenv_values
+
+from importer.errors import UsageError
+from schemas.call import CALL_STATUSES, FIELDS
+
+DEFAULT_BASE_URL = "https://services.leadconnectorhq.com"
+DEFAULT_CHUNK_SIZE = 100_000
+
+
+class Secret:
+    """A value that never prints: repr, str and format all show a mask, so tracebacks stay clean."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    delimiter: str | None = None
+    encoding: str | None = None
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    column_map: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NormaliseOptions:
+    region: str = "US"
+    timezone: str = "UTC"
+    dayfirst: bool = False
+    status_map: Mapping[str, str] = field(default_factory=dict)
+    provider_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Rate:
+    """At most `requests` per `period_s` seconds, as the API counts them."""
+
+    requests: int
+    period_s: float
+
+    def __str__(self) -> str:
+        return f"{self.requests}/{self.period_s:g}s"
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    base_url: str = DEFAULT_BASE_URL
+    token: Secret | None = None
+    concurrency: int = 10
+    rate: Rate = Rate(100, 10.0)
+    max_attempts: int = 5
+    retry_uncertain: bool = False
+    dry_run: bool = False
+    timeout_s: float = 30.0
+    wait_daily: bool = False
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What the environment and `.env` say; real environment variables win over `.env`."""
+
+    token: Secret | None
+    base_url: str | None
+    provider_id: str | None
+
+
+def read_environment(
+    environ: Mapping[str, str] | None = None, dotenv_path: Path | None = None
+) -> Environment:
+    environ = os.environ if environ is None else environ
+    path = dotenv_path if dotenv_path is not None else Path(".env")
+    merged: dict[str, str] = {}
+    if path.is_file():
+        merged.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+    merged.update({k: v for k, v in environ.items() if k.startswith("GHL_")})
+    token = merged.get("GHL_TOKEN", "").strip()
+    return Environment(
+        token=Secret(token) if token else None,
+        base_url=merged.get("GHL_BASE_URL") or None,
+        provider_id=merged.get("GHL_CONVERSATION_PROVIDER_ID") or None,
+    )
+
+
+def parse_pairs(pairs: Sequence[str], option: str) -> dict[str, str]:
+    """`KEY=VALUE` options (repeatable) into a dict; a malformed one is a usage error."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise UsageError(f"{option} expects KEY=VALUE, got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def resolve_column_map(pairs: Sequence[str]) -> dict[str, str]:
+    mapping = parse_pairs(pairs, "--map")
+    for name in mapping:
+        if name not in FIELDS:
+            raise UsageError(f"--map: unknown field {name!r}; fields are {', '.join(FIELDS)}")
+    return mapping
+
+
+def _status_key(value: str) -> str:
+    return re.sub(r"[\s_]+", "-", value.strip().lower())
+
+
+def resolve_status_map(pairs: Sequence[str]) -> dict[str, str]:
+    """Keys are normalised like the column's values, so `--status-map In_Progress=answered` works."""
+    out: dict[str, str] = {}
+    for key, value in parse_pairs(pairs, "--status-map").items():
+        target = _status_key(value)
+        if target not in CALL_STATUSES:
+            raise UsageError(
+                f"--status-map {key}={value}: {value!r} is not one of {', '.join(CALL_STATUSES)}"
+            )
+        out[_status_key(key)] = target
+    return out
+
+
+def check_region(region: str) -> str:
+    region = region.strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise UsageError(f"--region {region!r} is not a known region code (e.g. US, GB, DE)")
+    return region
+
+
+def check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"--timezone {name!r} is not a known time zone") from None
+    return name
+
+
+def parse_rate(text: str) -> Rate:
+    """`100/10s`, `10/1s`, `100/10` (seconds), `6000/1m`."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*", text)
+    if not match or int(match.group(1)) < 1 or float(match.group(2)) <= 0:
+        raise UsageError(f"--rate expects N/Ts such as 100/10s, got {text!r}")
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[match.group(3)]
+    return Rate(int(match.group(1)), float(match.group(2)) * scale)
+
+
+def default_concurrency(rate: Rate) -> int:
+    """Enough requests in flight to fill the rate at a ~1 s round trip, never a flood."""
+    per_second = rate.requests / rate.period_s
+    return max(1, min(64, round(per_second) + 2))

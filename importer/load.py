@@ -1,0 +1,332 @@
+"""CSV export -> chunks of text cells under canonical field names, every record accounted for.
+
+pandas' C parser is fast but forgiving in two ways that lose information: a record with too few
+cells is padded with empty strings, and one with too many is skipped. To see both, each physical
+record gets an end-of-record sentinel cell appended on the way in (`_EndMarked`): a complete
+record ends with the sentinel in the last column, a short one has it earlier, and a long one is
+reported by pandas' `on_bad_lines="warn"` with its record number, then put back in its place as
+a row whose only content is the problem.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import pandas as pd
+
+from importer.columns import match_columns
+from importer.config import LoadOptions
+from importer.errors import InputError
+from schemas.call import FIELDS
+
+SENTINEL = "\x1f<end-of-record>"
+DELIMITERS = (",", ";", "\t", "|")
+_SNIFF_BYTES = 64 * 1024
+_BAD_LINE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
+
+
+@dataclass(frozen=True)
+class Source:
+    """An input file, sniffed and mapped: everything needed to read it in chunks."""
+
+    path: Path
+    encoding: str
+    delimiter: str
+    headers: tuple[str, ...]
+    mapping: dict[str, str]  # canonical field -> header
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass
+class RawChunk:
+    """Consecutive data rows: `frame` holds the canonical fields as text ('' when absent),
+    indexed by 1-based row number; `problems` says why a row could not be read ('' if fine)."""
+
+    frame: pd.DataFrame
+    problems: pd.Series
+    details: pd.Series
+
+
+def sniff_encoding(sample: bytes) -> str:
+    """UTF-8 (with or without BOM) when the bytes decode as such, else Windows-1252, else Latin-1."""
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        sample.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def sniff_delimiter(text: str) -> str:
+    """The candidate that splits the header into the most cells, preferring one that splits the
+    next lines into as many (so a comma inside a quoted header does not win)."""
+    lines = [line for line in text.splitlines()[:20] if line.strip()]
+    if not lines:
+        return ","
+
+    def cells(line: str, delimiter: str) -> int:
+        return len(next(csv.reader([line], delimiter=delimiter), []))
+
+    best, best_score = ",", (0, 0)
+    for delimiter in DELIMITERS:
+        header_cells = cells(lines[0], delimiter)
+        if header_cells < 2:
+            continue
+        agreeing = sum(cells(line, delimiter) == header_cells for line in lines[1:])
+        score = (agreeing, header_cells)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+class _EndMarked(io.TextIOBase):
+    """A text stream that appends `delimiter + SENTINEL` to every physical line."""
+
+    def __init__(self, raw: IO[str], delimiter: str) -> None:
+        self._raw = raw
+        self._suffix = delimiter + SENTINEL + "\n"
+        self._carry = ""
+        self._last = "\n"
+        self._done = False
+        self.saw_quote = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> str:
+        if self._done:
+            return ""
+        block = self._carry + self._raw.read(size if size and size > 0 else -1)
+        self._carry = ""
+        if not block:
+            self._done = True
+            # A last line without a newline still gets its sentinel.
+            return "" if self._last == "\n" else self._suffix
+        if block.endswith("\r"):
+            block, self._carry = block[:-1], "\r"
+            if not block:
+                return self.read(size)
+        if '"' in block:
+            self.saw_quote = True
+        block = block.replace("\r\n", "\n")
+        self._last = block[-1]
+        return block.replace("\n", self._suffix)
+
+
+def open_source(path: Path, options: LoadOptions, *, provider_id_given: bool) -> Source:
+    """Sniff, read the header and map it; every reason the file cannot be used is an InputError."""
+    source = str(path)
+    try:
+        with path.open("rb") as handle:
+            sample = handle.read(_SNIFF_BYTES)
+    except FileNotFoundError:
+        raise InputError(f"{source}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{source}: is a directory, not a CSV file") from None
+    except OSError as exc:
+        raise InputError(f"{source}: cannot be read ({exc.strerror})") from None
+    if not sample.strip():
+        raise InputError(f"{source}: the file is empty")
+    encoding = options.encoding or sniff_encoding(sample)
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise InputError(f"--encoding {encoding!r} is not a known encoding") from None
+    text = sample.decode(encoding, errors="replace")
+    delimiter = options.delimiter or sniff_delimiter(text)
+    headers = _read_header(path, encoding, delimiter)
+    if "\ufffd" in "".join(headers):
+        raise InputError(f"{source}: the header is not valid {encoding}; give --encoding")
+    mapping = match_columns(
+        headers, options.column_map, provider_id_given=provider_id_given, source=source
+    )
+    return Source(path, encoding, delimiter, tuple(headers), mapping)
+
+
+def _read_header(path: Path, encoding: str, delimiter: str) -> list[str]:
+    with path.open(encoding=encoding, errors="replace", newline="") as raw:
+        try:
+            frame = pd.read_csv(
+                _EndMarked(raw, delimiter), sep=delimiter, dtype=str, nrows=0, engine="c"
+            )
+        except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
+            raise InputError(f"{path}: no header row ({exc})") from None
+    headers = [str(c) for c in frame.columns]
+    if not headers or headers[-1] != SENTINEL:
+        raise InputError(f"{path}: could not read a header row")
+    headers = headers[:-1]
+    if not any(h.strip() and not h.startswith("Unnamed:") for h in headers):
+        raise InputError(f"{path}: the first row is not a header")
+    return headers
+
+
+def read_chunks(source: Source, chunk_size: int) -> Iterator[RawChunk]:
+    """Yield the file's data rows in order, in chunks of about `chunk_size` rows.
+
+    Blank lines are skipped and not numbered (as spreadsheets import them); every other record
+    becomes exactly one row, readable or with a problem. A file with no data rows is an error.
+    """
+    reader = _ChunkAssembler(source)
+    yielded = 0
+    with source.path.open(encoding=source.encoding, errors="replace", newline="") as raw:
+        stream = _EndMarked(raw, source.delimiter)
+        chunks = pd.read_csv(
+            stream,
+            sep=source.delimiter,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[],
+            chunksize=chunk_size,
+            on_bad_lines="warn",
+            engine="c",
+        )
+        while True:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", pd.errors.ParserWarning)
+                try:
+                    frame = next(chunks)
+                except StopIteration:
+                    frame = None
+                except pd.errors.ParserError as exc:
+                    raise InputError(f"{source.path}: cannot be parsed as CSV: {_short(exc)}") from None
+            for warning in caught:
+                for match in _BAD_LINE.finditer(str(warning.message)):
+                    reader.bad_record(int(match.group(1)) - 2, int(match.group(3)) - 1)
+            chunk = reader.assemble(frame, embedded_newlines=stream.saw_quote)
+            if chunk is not None and len(chunk.frame):
+                yielded += len(chunk.frame)
+                yield chunk
+            if frame is None:
+                break
+    if yielded == 0:
+        raise InputError(f"{source.path}: has a header but no data rows")
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0].replace(SENTINEL, "")
+
+
+class _ChunkAssembler:
+    """Puts parsed records and skipped (too long) records back in file order and numbers rows."""
+
+    def __init__(self, source: Source) -> None:
+        self._source = source
+        self._width = len(source.headers)
+        self._next_record = 0  # 0-based index of the next data record, blank lines included
+        self._next_row = 1
+        self._bad: list[tuple[int, int]] = []  # (record index, cells), sorted
+
+    def bad_record(self, record: int, cells: int) -> None:
+        self._bad.append((record, cells))
+        self._bad.sort()
+
+    def assemble(self, frame: pd.DataFrame | None, *, embedded_newlines: bool) -> RawChunk | None:
+        parsed = 0 if frame is None else len(frame)
+        if frame is None:
+            span = self._next_record + parsed + len(self._bad)
+        else:
+            span = parsed
+            while True:
+                bad_inside = sum(1 for record, _ in self._bad if record < self._next_record + span)
+                if parsed + bad_inside == span:
+                    break
+                span = parsed + bad_inside
+            span += self._next_record
+        bad_here = [(r, c) for r, c in self._bad if r < span]
+        self._bad = [(r, c) for r, c in self._bad if r >= span]
+        bad_positions = {r for r, _ in bad_here}
+        good_positions = np.array(
+            [p for p in range(self._next_record, span) if p not in bad_positions], dtype=np.int64
+        )
+        self._next_record = span
+        parts: list[pd.DataFrame] = []
+        if frame is not None and parsed:
+            parts.append(self._good_rows(frame, good_positions, embedded_newlines))
+        if bad_here:
+            parts.append(self._long_rows(bad_here))
+        if not parts:
+            return None
+        rows = pd.concat(parts) if len(parts) > 1 else parts[0]
+        rows = rows.sort_values("_pos", kind="stable") if len(parts) > 1 else rows
+        rows = rows[~rows.pop("_blank").astype(bool)]
+        rows = rows.drop(columns="_pos")
+        rows.index = pd.RangeIndex(self._next_row, self._next_row + len(rows), name="row")
+        self._next_row += len(rows)
+        problems = rows.pop("_problem")
+        details = rows.pop("_detail")
+        return RawChunk(frame=rows, problems=problems, details=details)
+
+    def _good_rows(
+        self, frame: pd.DataFrame, positions: np.ndarray, embedded_newlines: bool
+    ) -> pd.DataFrame:
+        values = frame.iloc[:, : self._width]
+        end = frame.iloc[:, self._width]
+        complete = (end == SENTINEL).to_numpy()
+        problem = np.full(len(frame), "", dtype=object)
+        detail = np.full(len(frame), "", dtype=object)
+        blank = np.zeros(len(frame), dtype=bool)
+        if not complete.all():
+            cells = np.full(len(frame), self._width, dtype=np.int64)
+            for j in range(self._width - 1, -1, -1):
+                hit = (values.iloc[:, j] == SENTINEL).to_numpy() & ~complete
+                cells[hit] = j
+            short = ~complete
+            first_blank = values.iloc[:, 0].str.strip().eq("").to_numpy()
+            blank = short & (cells == 1) & first_blank
+            for i in np.flatnonzero(short & ~blank):
+                problem[i] = "too few cells"
+                detail[i] = f"{cells[i]} of {self._width}"
+            values = values.mask(values == SENTINEL, "")
+        if embedded_newlines:
+            marker = self._source.delimiter + SENTINEL + "\n"
+            values = values.apply(
+                lambda col: col.str.replace(marker, "\n", regex=False)
+                if col.str.contains(marker, regex=False).any()
+                else col
+            )
+        out = self._canonical(values)
+        out["_pos"] = positions
+        out["_blank"] = blank
+        out["_problem"] = problem
+        out["_detail"] = detail
+        return out
+
+    def _long_rows(self, bad: list[tuple[int, int]]) -> pd.DataFrame:
+        out = pd.DataFrame({field: [""] * len(bad) for field in FIELDS}, dtype=object)
+        out["_pos"] = [r for r, _ in bad]
+        out["_blank"] = False
+        out["_problem"] = "too many cells"
+        out["_detail"] = [f"{c} of {self._width}" for _, c in bad]
+        return out
+
+    def _canonical(self, values: pd.DataFrame) -> pd.DataFrame:
+        mapping = self._source.mapping
+        data = {
+            field: (
+                values[mapping[field]].to_numpy(dtype=object)
+                if field in mapping
+                else np.full(len(values), "", dtype=object)
+            )
+            for field in FIELDS
+        }
+        return pd.DataFrame(data)

@@ -1,0 +1,210 @@
+"""Phones, statuses, dates, IDs and attachments: pure functions from raw text Series to
+`Normalised` (the API's form, or NA) plus a reason per cell that could not be normalised.
+
+Empty cells become NA without a reason: whether a field may be empty is the schema's call.
+Per-value work (phonenumbers, dateutil) runs once per distinct value and is mapped back.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from functools import lru_cache
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import phonenumbers
+from dateutil import parser as dateparser
+
+from schemas.call import CALL_STATUSES
+
+NA = None
+
+
+class Normalised(NamedTuple):
+    """`values`: normalised text or NA; `reasons`: '' where fine, else why the cell is invalid."""
+
+    values: pd.Series
+    reasons: pd.Series
+
+
+def _blank_to_na(raw: pd.Series) -> pd.Series:
+    stripped = raw.astype(object).str.strip()
+    return stripped.where(stripped != "", NA)
+
+
+def _by_unique(
+    values: pd.Series, fn: Callable[[str], tuple[str | None, str]]
+) -> Normalised:
+    """Apply `fn` to each distinct non-NA value once and map the answers back."""
+    present = values.dropna()
+    answers = {value: fn(value) for value in pd.unique(present.to_numpy())}
+    out = present.map(lambda v: answers[v][0])
+    why = present.map(lambda v: answers[v][1])
+    return Normalised(
+        out.reindex(values.index).astype(object).where(lambda s: s.notna(), NA),
+        why.reindex(values.index, fill_value="").astype(object).fillna(""),
+    )
+
+
+def identifiers(raw: pd.Series) -> Normalised:
+    """IDs are opaque: trimmed, never reinterpreted (no float, no leading zeros lost)."""
+    return Normalised(_blank_to_na(raw), pd.Series("", index=raw.index, dtype=object))
+
+
+@lru_cache(maxsize=1 << 20)
+def e164(value: str, region: str) -> tuple[str | None, str]:
+    """One phone number to E.164, or the reason it is not one."""
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return None, "not a phone number"
+    if not phonenumbers.is_valid_number(number):
+        return None, f"not a valid phone number (region {region})"
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), ""
+
+
+def phones(raw: pd.Series, region: str) -> Normalised:
+    return _by_unique(_blank_to_na(raw), lambda v: e164(v, region))
+
+
+def status_key(value: str) -> str:
+    return re.sub(r"[\s_]+", "-", value.strip().lower())
+
+
+def statuses(raw: pd.Series, status_map: Mapping[str, str]) -> Normalised:
+    """To the API's eight values: spelling folded, `cancelled` accepted, the rest only if mapped."""
+    present = _blank_to_na(raw)
+    keys = present.dropna().str.lower().str.replace(r"[\s_]+", "-", regex=True)
+    table = {"cancelled": "canceled", **{s: s for s in CALL_STATUSES}, **status_map}
+    mapped = keys.map(table)
+    reasons = pd.Series("", index=raw.index, dtype=object)
+    unknown = mapped.isna()
+    reasons[unknown[unknown].index] = "not a call status (map it with --status-map)"
+    values = mapped.reindex(raw.index).astype(object)
+    return Normalised(values.where(values.notna(), NA), reasons)
+
+
+_AWARE = re.compile(r"(?:Z|UTC|GMT|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
+_HAS_YEAR = re.compile(r"\d{4}|\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2}\b")
+_US_FORMATS = (
+    "%m/%d/%Y %I:%M %p",
+    "%m/%d/%Y %I:%M:%S %p",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y",
+    "%m/%d/%y %I:%M %p",
+    "%m/%d/%y %H:%M",
+    "%m/%d/%y",
+)
+_EPOCH_DEFAULT = datetime(2000, 1, 1)
+
+
+def _day_first(fmt: str) -> str:
+    return fmt.replace("%m/%d", "%d/%m")
+
+
+def _parse_one(value: str, dayfirst: bool) -> pd.Timestamp | None:
+    """The slow path for what no fixed format matched (RFC 2822, month names, ...)."""
+    if not _HAS_YEAR.search(value):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parsed = dateparser.parse(value, dayfirst=dayfirst, default=_EPOCH_DEFAULT)
+        return pd.Timestamp(parsed)
+    except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime):
+        return None
+
+
+def _parse_naive(values: pd.Series, dayfirst: bool) -> pd.Series:
+    """Naive strings to naive timestamps: ISO 8601, then the usual US/EU layouts, then dateutil."""
+    out = pd.to_datetime(values, format="ISO8601", errors="coerce")
+    formats = [_day_first(f) for f in _US_FORMATS] if dayfirst else list(_US_FORMATS)
+    for fmt in formats:
+        missing = out.isna()
+        if not missing.any():
+            break
+        out[missing] = pd.to_datetime(values[missing], format=fmt, errors="coerce")
+    return out
+
+
+def _to_utc(values: pd.Series, timezone: str, dayfirst: bool) -> pd.Series:
+    """Distinct date strings -> UTC timestamps (NaT where unparseable)."""
+    result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    aware = values.str.contains(_AWARE, regex=True) & values.str.contains(":", regex=False)
+    if aware.any():
+        try:
+            result[aware] = pd.to_datetime(
+                values[aware], format="ISO8601", utc=True, errors="coerce"
+            )
+        except (ValueError, pd.errors.OutOfBoundsDatetime):
+            pass
+    naive = ~aware
+    if naive.any():
+        parsed = _parse_naive(values[naive], dayfirst)
+        local = parsed.dt.tz_localize(
+            timezone,
+            ambiguous=np.ones(len(parsed), dtype=bool),
+            nonexistent="shift_forward",
+        )
+        result[naive] = local.dt.tz_convert("UTC")
+    for key in result.index[result.isna()]:
+        stamp = _parse_one(values[key], dayfirst)
+        if stamp is None:
+            continue
+        if stamp.tzinfo is None:
+            stamp = stamp.tz_localize(timezone, ambiguous=True, nonexistent="shift_forward")
+        result[key] = stamp.tz_convert("UTC")
+    return result
+
+
+def format_utc(stamps: pd.Series) -> pd.Series:
+    """UTC timestamps as the API's `YYYY-MM-DDTHH:MM:SS.mmmZ`."""
+    millis = stamps.dt.tz_localize(None).to_numpy().astype("datetime64[ms]")
+    text = np.char.add(np.datetime_as_string(millis, unit="ms"), "Z")
+    return pd.Series(text, index=stamps.index, dtype=object)
+
+
+def dates(raw: pd.Series, timezone: str, dayfirst: bool, now: pd.Timestamp) -> Normalised:
+    """Mixed formats in one column; naive values are in `timezone`; the future is invalid."""
+    present = _blank_to_na(raw)
+    distinct = pd.Series(pd.unique(present.dropna().to_numpy()), dtype=object)
+    reasons = pd.Series("", index=raw.index, dtype=object)
+    if distinct.empty:
+        return Normalised(present, reasons)
+    stamps = _to_utc(distinct, timezone, dayfirst)
+    text = pd.Series(NA, index=distinct.index, dtype=object)
+    why = pd.Series("", index=distinct.index, dtype=object)
+    parsed = stamps.notna()
+    future = parsed & (stamps > now)
+    good = parsed & ~future
+    text[good] = format_utc(stamps[good])
+    why[~parsed] = "not a date"
+    why[future] = "in the future"
+    lookup_text = dict(zip(distinct, text, strict=True))
+    lookup_why = dict(zip(distinct, why, strict=True))
+    values = present.map(lookup_text).astype(object)
+    reasons_present = present.dropna().map(lookup_why)
+    reasons[reasons_present.index] = reasons_present
+    return Normalised(values.where(values.notna(), NA), reasons)
+
+
+_URL = re.compile(r"^https?://\S+$")
+_SPLIT = re.compile(r"[\s,;|]+")
+
+
+def _one_attachment_list(value: str) -> tuple[str | None, str]:
+    urls = [u for u in _SPLIT.split(value) if u]
+    bad = [u for u in urls if not _URL.match(u)]
+    if bad:
+        return None, "not a URL"
+    return " ".join(urls), ""
+
+
+def attachments(raw: pd.Series) -> Normalised:
+    """URLs separated by space, `,`, `;` or `|`; kept space-separated until the payload."""
+    return _by_unique(_blank_to_na(raw), _one_attachment_list)

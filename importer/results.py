@@ -1,0 +1,86 @@
+"""The files a run leaves behind: the validation CSV and the results CSV, written chunk by
+chunk in input order, with cells a spreadsheet shows as text."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, TextIO
+
+import pandas as pd
+
+RESULT_COLUMNS: Final = (
+    "row",
+    "outcome",
+    "message_id",
+    "conversation_id",
+    "http_status",
+    "attempts",
+    "error",
+    "alt_id",
+    "to",
+    "from",
+    "status",
+    "date",
+)
+OUTCOMES: Final = ("created", "invalid", "duplicate", "failed", "uncertain", "pending")
+VALIDATION_COLUMNS: Final = ("row", "valid", "errors")
+
+_FORMULA_START = r"^[=+\-@\t\r]"
+_PHONE = r"^\+[\d\s().-]+$"
+
+
+def spreadsheet_safe(values: pd.Series) -> pd.Series:
+    """Prefix `'` to cells a spreadsheet would run as a formula; phone numbers stay as they are."""
+    text = values.fillna("").astype(str)
+    risky = text.str.contains(_FORMULA_START, regex=True) & ~text.str.match(_PHONE)
+    return text.where(~risky, "'" + text)
+
+
+class CsvAppender:
+    """Writes a CSV to `path + .partial` chunk by chunk and moves it into place on `close`,
+    so a reader never sees half a file under the final name."""
+
+    def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
+        self.path = path
+        self._columns = list(columns)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._partial = path.with_name(path.name + ".partial")
+        self._handle: TextIO = self._partial.open("w", encoding="utf-8", newline="")
+        pd.DataFrame(columns=self._columns).to_csv(self._handle, index=False)
+
+    def append(self, frame: pd.DataFrame) -> None:
+        frame = frame[self._columns]
+        safe = frame.apply(lambda col: spreadsheet_safe(col) if col.dtype != "int64" else col)
+        safe.to_csv(self._handle, index=False, header=False, lineterminator="\n")
+
+    def close(self) -> None:
+        self._handle.close()
+        os.replace(self._partial, self.path)
+
+    def abandon(self) -> None:
+        self._handle.close()
+        self._partial.unlink(missing_ok=True)
+
+
+@dataclass
+class OutcomeCounts:
+    """Counts per outcome as rows are finished, for the progress bar, the summary and the exit."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def add(self, outcomes: pd.Series) -> None:
+        self.counts.update(outcomes.value_counts().to_dict())
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def exit_code(self, stopped_early: bool) -> int:
+        if stopped_early and self.counts["pending"]:
+            return 3
+        if any(self.counts[o] for o in ("invalid", "failed", "uncertain", "pending")):
+            return 1
+        return 0

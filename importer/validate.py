@@ -1,0 +1,204 @@
+"""Load -> normalise -> validate, chunk by chunk: each row comes out clean or with its reasons.
+
+The normalisers say why a value could not be converted ("not a phone number"); the pandera
+schema then guards the normalised frame against the spec and reports what is left (mostly
+"required"). Both end up as data: one `Failure` per bad cell, never an exception.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from importer import normalise
+from importer.config import NormaliseOptions
+from importer.load import RawChunk, Source, read_chunks
+from schemas.call import FIELDS, CallRow
+
+ROW = "row"  # the pseudo-column of problems with a whole record (ragged rows)
+
+_CHECK_REASONS = {
+    "not_nullable": "required",
+    "isin": "not a call status",
+}
+_PATTERN_REASONS = {
+    "to": "not E.164",
+    "from": "not E.164",
+    "date": "not an ISO 8601 UTC time",
+    "attachments": "not a URL",
+}
+
+
+@dataclass
+class CheckedChunk:
+    """One chunk after checking. All frames are indexed by 1-based row number.
+
+    `raw`: the cells as read; `clean`: the normalised values (NA where empty or invalid);
+    `failures`: one line per bad cell (row, column, reason, value); `errors`: per row, the
+    failures joined as `column: reason (value)`, '' when the row is valid.
+    """
+
+    raw: pd.DataFrame
+    clean: pd.DataFrame
+    failures: pd.DataFrame
+    errors: pd.Series
+
+    @property
+    def valid(self) -> pd.Series:
+        return self.errors == ""
+
+
+def check_chunks(
+    source: Source, options: NormaliseOptions, now: pd.Timestamp, chunk_size: int
+) -> Iterator[CheckedChunk]:
+    for chunk in read_chunks(source, chunk_size):
+        yield check_chunk(chunk, source.encoding, options, now)
+
+
+def check_chunk(
+    chunk: RawChunk, encoding: str, options: NormaliseOptions, now: pd.Timestamp
+) -> CheckedChunk:
+    raw = chunk.frame
+    found: list[pd.DataFrame] = []
+    clean_columns: dict[str, pd.Series] = {}
+    for name, result in _normalise(raw, options, now).items():
+        clean_columns[name] = result.values
+        found.append(_failures(result.reasons, name, raw[name]))
+    clean = pd.DataFrame(clean_columns, index=raw.index)[list(FIELDS)]
+    undecodable = raw.apply(lambda col: col.str.contains("\ufffd", regex=False))
+    for name in FIELDS:
+        hit = undecodable[name]
+        if hit.any():
+            reason = f"undecodable bytes (read as {encoding})"
+            reasons = pd.Series(np.where(hit, reason, ""), index=raw.index)
+            found.append(_failures(reasons, name, raw[name]))
+            clean.loc[hit, name] = None
+    found.append(_schema_failures(clean, raw))
+    failures = pd.concat(found, ignore_index=True)
+    ragged = chunk.problems != ""
+    if ragged.any():
+        # A ragged row's cells cannot be trusted: its one failure is the row's shape.
+        failures = failures[~failures["row"].isin(raw.index[ragged])]
+        failures = pd.concat([failures, _failures(chunk.problems, ROW, chunk.details)])
+    failures = _first_reason_per_cell(failures)
+    errors = _join_errors(failures, raw.index)
+    return CheckedChunk(raw=raw, clean=clean, failures=failures, errors=errors)
+
+
+def _normalise(
+    raw: pd.DataFrame, options: NormaliseOptions, now: pd.Timestamp
+) -> dict[str, normalise.Normalised]:
+    provider = raw["conversation_provider_id"]
+    if options.provider_id:
+        provider = provider.where(provider.str.strip() != "", options.provider_id)
+    return {
+        "conversation_id": normalise.identifiers(raw["conversation_id"]),
+        "conversation_provider_id": normalise.identifiers(provider),
+        "to": normalise.phones(raw["to"], options.region),
+        "from": normalise.phones(raw["from"], options.region),
+        "date": normalise.dates(raw["date"], options.timezone, options.dayfirst, now),
+        "status": normalise.statuses(raw["status"], options.status_map),
+        "alt_id": normalise.identifiers(raw["alt_id"]),
+        "attachments": normalise.attachments(raw["attachments"]),
+    }
+
+
+def _failures(reasons: pd.Series, column: str, values: pd.Series) -> pd.DataFrame:
+    bad = reasons != ""
+    return pd.DataFrame(
+        {
+            "row": reasons.index[bad].to_numpy(),
+            "column": column,
+            "reason": reasons[bad].to_numpy(dtype=object),
+            "value": values[bad].to_numpy(dtype=object),
+        }
+    )
+
+
+def _schema_failures(clean: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
+    """What the spec's schema still rejects in the normalised frame."""
+    try:
+        CallRow.validate(clean.astype("str"), lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        cases = cases[cases["index"].notna()]
+        reasons = [
+            _CHECK_REASONS.get(check.split("(")[0], _PATTERN_REASONS.get(column, "empty"))
+            for check, column in zip(cases["check"], cases["column"], strict=True)
+        ]
+        rows = cases["index"].astype(np.int64).to_numpy()
+        columns = cases["column"].to_numpy(dtype=object)
+        values = [raw.at[r, c] for r, c in zip(rows, columns, strict=True)]
+        return pd.DataFrame({"row": rows, "column": columns, "reason": reasons, "value": values})
+    return pd.DataFrame({"row": [], "column": [], "reason": [], "value": []})
+
+
+_COLUMN_ORDER = {name: i for i, name in enumerate((ROW, *FIELDS))}
+
+
+def _first_reason_per_cell(failures: pd.DataFrame) -> pd.DataFrame:
+    """The normaliser's reason is more precise than the schema's; keep the first per cell."""
+    if failures.empty:
+        return failures.astype({"row": np.int64})
+    failures = failures.astype({"row": np.int64})
+    failures = failures.drop_duplicates(subset=["row", "column"], keep="first")
+    order = failures["column"].map(_COLUMN_ORDER)
+    return (
+        failures.assign(_order=order)
+        .sort_values(["row", "_order"], kind="stable")
+        .drop(columns="_order")
+        .reset_index(drop=True)
+    )
+
+
+def describe(column: str, reason: str, value: str) -> str:
+    text = f"{column}: {reason}"
+    value = str(value).strip()
+    return f"{text} ({value})" if value else text
+
+
+def _join_errors(failures: pd.DataFrame, index: pd.Index) -> pd.Series:
+    errors = pd.Series("", index=index, dtype=object)
+    if failures.empty:
+        return errors
+    text = [
+        describe(c, r, v)
+        for c, r, v in zip(failures["column"], failures["reason"], failures["value"], strict=True)
+    ]
+    joined = pd.Series(text, index=failures["row"].to_numpy()).groupby(level=0).agg("; ".join)
+    errors[joined.index] = joined.to_numpy()
+    return errors
+
+
+@dataclass
+class Tally:
+    """Counts of rows and of failures per (column, reason), with the first example rows."""
+
+    rows: int = 0
+    valid: int = 0
+    reasons: Counter[tuple[str, str]] = field(default_factory=Counter)
+    examples: dict[tuple[str, str], list[tuple[int, str]]] = field(default_factory=dict)
+    max_examples: int = 2
+
+    def add(self, chunk: CheckedChunk) -> None:
+        self.rows += len(chunk.errors)
+        self.valid += int(chunk.valid.sum())
+        if chunk.failures.empty:
+            return
+        keys = list(zip(chunk.failures["column"], chunk.failures["reason"], strict=True))
+        self.reasons.update(keys)
+        for key, row, value in zip(
+            keys, chunk.failures["row"], chunk.failures["value"], strict=True
+        ):
+            seen = self.examples.setdefault(key, [])
+            if len(seen) < self.max_examples:
+                seen.append((int(row), str(value)))
+
+    @property
+    def invalid(self) -> int:
+        return self.rows - self.valid

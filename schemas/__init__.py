@@ -1,0 +1,1 @@
+"""Pandera schemas for a normalised call row and the API's request payload."""

@@ -1,0 +1,89 @@
+"""The spec of `POST /conversations/messages/outbound`, as pandera schemas.
+
+`CallRow` is a normalised call-history row (canonical field names); `OutboundCallPayload` is the
+same row under the API's field names. Both are what the spec demands, nothing looser: a row that
+passes `CallRow` builds a body the API accepts.
+"""
+
+from __future__ import annotations
+
+from typing import Final, NotRequired, TypedDict
+
+import pandera.pandas as pa
+from pandera.typing import Series
+
+# The spec's eight values of call.status, in its order.
+CALL_STATUSES: Final = (
+    "pending",
+    "completed",
+    "answered",
+    "busy",
+    "no-answer",
+    "failed",
+    "canceled",
+    "voicemail",
+)
+
+# Canonical input fields in the order the results show them; `REQUIRED` ones must have a column.
+FIELDS: Final = (
+    "conversation_id",
+    "conversation_provider_id",
+    "to",
+    "from",
+    "date",
+    "status",
+    "alt_id",
+    "attachments",
+)
+REQUIRED: Final = ("conversation_id", "conversation_provider_id", "to", "from", "date")
+
+E164: Final = r"^\+[1-9]\d{6,14}$"
+UTC_MILLIS: Final = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
+URL_LIST: Final = r"^https?://\S+( https?://\S+)*$"
+NON_BLANK: Final = r"\S"
+
+
+class CallRow(pa.DataFrameModel):
+    """A normalised row: what `importer.normalise` produces and the payload is built from."""
+
+    conversation_id: Series[str] = pa.Field(str_matches=NON_BLANK)
+    conversation_provider_id: Series[str] = pa.Field(str_matches=NON_BLANK)
+    to: Series[str] = pa.Field(str_matches=E164)
+    from_: Series[str] = pa.Field(str_matches=E164, alias="from")
+    date: Series[str] = pa.Field(str_matches=UTC_MILLIS)
+    status: Series[str] = pa.Field(isin=list(CALL_STATUSES), nullable=True)
+    alt_id: Series[str] = pa.Field(str_matches=NON_BLANK, nullable=True)
+    attachments: Series[str] = pa.Field(str_matches=URL_LIST, nullable=True)
+
+    class Config:
+        strict = True
+        coerce = False
+
+
+class OutboundCallPayload(pa.DataFrameModel):
+    """The request body's scalar fields, flattened (`call.to` -> `call_to`), for bulk checks."""
+
+    type: Series[str] = pa.Field(isin=["Call"])
+    conversationId: Series[str] = pa.Field(str_matches=NON_BLANK)
+    conversationProviderId: Series[str] = pa.Field(str_matches=NON_BLANK)
+    altId: Series[str] = pa.Field(nullable=True)
+    date: Series[str] = pa.Field(str_matches=UTC_MILLIS, nullable=True)
+    call_to: Series[str] = pa.Field(nullable=True)
+    call_from: Series[str] = pa.Field(nullable=True)
+    call_status: Series[str] = pa.Field(isin=list(CALL_STATUSES), nullable=True)
+
+
+# `from` is a Python keyword, hence the functional form.
+CallBody = TypedDict("CallBody", {"to": str, "from": str, "status": str}, total=False)
+
+
+class OutboundCallBody(TypedDict):
+    """The JSON body the spec describes; optional keys are left out when the row has no value."""
+
+    type: str
+    conversationId: str
+    conversationProviderId: str
+    altId: NotRequired[str]
+    date: NotRequired[str]
+    attachments: NotRequired[list[str]]
+    call: NotRequired[CallBody]
