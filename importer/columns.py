@@ -35,6 +35,11 @@ ALIASES: Final[Mapping[str, tuple[str, ...]]] = {
         "destinationnumber",
         "recipient",
         "customernumber",
+        "contactnumber",
+        "contactphone",
+        "phonenumber",  # generic dialers: the number dialled
+        "phone",
+        "number",
     ),
     "from": (
         "from",

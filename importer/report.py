@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importer.results import OUTCOMES
+from importer.send import RunResult
 from importer.validate import Tally
 
 
@@ -26,4 +28,32 @@ def validation_summary(tally: Tally, source_name: str, out: str, top: int = 10) 
         if hidden > 0:
             lines.append(f"  ... and {hidden} more reasons; every row is in {out}")
     lines.append(f"validation written to {out}")
+    return "\n".join(lines)
+
+
+def run_summary(result: RunResult) -> str:
+    counts = result.counts.counts
+    total = result.counts.total
+    rate = result.requests / result.elapsed_s if result.elapsed_s else 0.0
+    lines = [
+        f"{result.source.path}: {total} rows"
+        + (" (dry run: nothing sent)" if result.dry_run else ""),
+    ]
+    for outcome in OUTCOMES:
+        if counts[outcome]:
+            lines.append(f"  {outcome:<10} {counts[outcome]:>8}  {_share(counts[outcome], total)}")
+    lines.append(
+        f"  {result.requests} requests in {result.elapsed_s:.1f} s ({rate:.1f} requests/s)"
+    )
+    if result.stop_reason:
+        lines.append(f"stopped early: {result.stop_reason}")
+        lines.append(f"  {result.resume_hint}")
+    elif counts["failed"] or counts["pending"]:
+        lines.append("next: re-run the same command to send the failed rows again")
+    if counts["uncertain"]:
+        lines.append(
+            "uncertain rows may already be in HighLevel: check them, then re-run with"
+            " --retry-uncertain to send them anyway"
+        )
+    lines.append(f"results written to {result.results}")
     return "\n".join(lines)

@@ -53,7 +53,7 @@ class CsvAppender:
 
     def append(self, frame: pd.DataFrame) -> None:
         frame = frame[self._columns]
-        safe = frame.apply(lambda col: spreadsheet_safe(col) if col.dtype != "int64" else col)
+        safe = frame.apply(lambda col: col if pd.api.types.is_integer_dtype(col) else spreadsheet_safe(col))
         safe.to_csv(self._handle, index=False, header=False, lineterminator="\n")
 
     def close(self) -> None:
