@@ -59,14 +59,17 @@ class RawChunk:
     details: pd.Series
 
 
-def sniff_encoding(sample: bytes) -> str:
-    """UTF-8 (with or without BOM) when the bytes decode as such, else Windows-1252, else Latin-1."""
+def sniff_encoding(sample: bytes, whole_file: bool = True) -> str:
+    """UTF-8 (with or without BOM) when the bytes decode as such, else Windows-1252, else Latin-1.
+
+    Only the first bytes are read; bytes further on that do not decode become per-row errors.
+    """
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
     try:
-        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=whole_file)
         return "utf-8"
     except UnicodeDecodeError:
         pass
@@ -147,7 +150,7 @@ def open_source(path: Path, options: LoadOptions, *, provider_id_given: bool) ->
         raise InputError(f"{source}: cannot be read ({exc.strerror})") from None
     if not sample.strip():
         raise InputError(f"{source}: the file is empty")
-    encoding = options.encoding or sniff_encoding(sample)
+    encoding = options.encoding or sniff_encoding(sample, len(sample) < _SNIFF_BYTES)
     try:
         codecs.lookup(encoding)
     except LookupError:

@@ -1,0 +1,136 @@
+"""A real sandbox process on a free loopback port, and the real CLI run against it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+TOKEN = "e2e-sandbox-token-5f3a9c"
+PROVIDER = "61d6d1f9cdac7612faf80753"
+CLI = [sys.executable, "-m", "importer"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli_env(token: str = TOKEN) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GHL_")}
+    env["GHL_TOKEN"] = token
+    env["GHL_CONVERSATION_PROVIDER_ID"] = PROVIDER
+    return env
+
+
+@dataclass
+class Sandbox:
+    url: str
+    record: Path
+    process: subprocess.Popen[bytes]
+
+    def calls(self) -> list[dict[str, object]]:
+        return httpx.get(f"{self.url}/sandbox/calls").json()  # type: ignore[no-any-return]
+
+    def stats(self) -> dict[str, object]:
+        return httpx.get(f"{self.url}/sandbox/stats").json()  # type: ignore[no-any-return]
+
+    def recorded(self) -> list[dict[str, object]]:
+        if not self.record.exists():
+            return []
+        return [json.loads(line) for line in self.record.read_text().splitlines() if line]
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[Callable[..., Sandbox]]:
+    started: list[Sandbox] = []
+
+    def start(*options: str) -> Sandbox:
+        port = free_port()
+        record = tmp_path / f"calls-{port}.jsonl"
+        process = subprocess.Popen(
+            [*CLI, "sandbox", "--port", str(port), "--record", str(record), *options],
+            env=cli_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                httpx.get(f"{url}/health", timeout=0.5)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            process.kill()
+            raise RuntimeError("sandbox did not start")
+        box = Sandbox(url, record, process)
+        started.append(box)
+        return box
+
+    yield start
+    for box in started:
+        box.process.kill()
+        box.process.wait()
+
+
+@dataclass
+class Ran:
+    code: int
+    stdout: str
+    stderr: str
+    results: Path
+
+    def rows(self) -> list[dict[str, str]]:
+        import csv
+
+        with self.results.open(newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+
+
+def run_cli(
+    input_csv: Path,
+    results: Path,
+    sandbox: Sandbox,
+    *options: str,
+    token: str = TOKEN,
+    timeout: float = 120,
+) -> Ran:
+    proc = subprocess.run(
+        [
+            *CLI,
+            "run",
+            str(input_csv),
+            "--results",
+            str(results),
+            "--base-url",
+            sandbox.url,
+            "--no-progress",
+            *options,
+        ],
+        env=cli_env(token),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return Ran(proc.returncode, proc.stdout, proc.stderr, results)
+
+
+def make_calls(path: Path, n: int, *, start: int = 0, invalid_every: int = 0) -> Path:
+    """n distinct calls; every `invalid_every`-th has a bad phone number."""
+    lines = ["conversation_id,to,from,date,status,alt_id"]
+    for i in range(start, start + n):
+        to = "555-0100" if invalid_every and i % invalid_every == 0 else f"+1503555{i % 10000:04d}"
+        lines.append(f"conv{i:06d},{to},+15037081210,2025-01-{i % 28 + 1:02d}T10:00:00Z,completed,ext-{i}")
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,117 @@
+"""The importer against the sandbox over real HTTP: what arrives, what is refused, what stops."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.e2e.conftest import TOKEN, Sandbox, make_calls, run_cli
+
+
+def test_every_valid_row_arrives_once_and_invalid_rows_never(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    box = sandbox()
+    data = make_calls(tmp_path / "calls.csv", 60, invalid_every=7)
+    ran = run_cli(data, tmp_path / "out.csv", box, "--rate", "1000/1s", "--chunk-size", "25")
+    rows = ran.rows()
+    assert ran.code == 1, ran.stderr
+    assert [int(r["row"]) for r in rows] == list(range(1, 61))
+    invalid = {r["alt_id"] for r in rows if r["outcome"] == "invalid"}
+    created = {r["alt_id"]: r["message_id"] for r in rows if r["outcome"] == "created"}
+    assert len(invalid) == 9 and len(created) == 51
+    arrived = Counter(call["body"]["altId"] for call in box.calls())  # type: ignore[index]
+    assert set(arrived) == set(created) and max(arrived.values()) == 1
+    by_alt = {call["body"]["altId"]: call["messageId"] for call in box.calls()}  # type: ignore[index]
+    assert by_alt == created
+    first = next(c["body"] for c in box.calls() if c["body"]["altId"] == "ext-1")  # type: ignore[index]
+    assert first == {
+        "type": "Call",
+        "conversationId": "conv000001",
+        "conversationProviderId": "61d6d1f9cdac7612faf80753",
+        "altId": "ext-1",
+        "date": "2025-01-02T10:00:00.000Z",
+        "call": {"to": "+15035550001", "from": "+15037081210", "status": "completed"},
+    }
+
+
+def test_422_is_failed_with_the_apis_message(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    box = sandbox("--unknown-conversation", "conv000003")
+    ran = run_cli(make_calls(tmp_path / "c.csv", 5), tmp_path / "out.csv", box)
+    rows = {r["conversation_id"]: r for r in ran.rows()}
+    assert ran.code == 1
+    assert rows["conv000003"]["outcome"] == "failed"
+    assert rows["conv000003"]["http_status"] == "422"
+    assert rows["conv000003"]["error"] == "HTTP 422: Conversation conv000003 not found"
+    assert [r["outcome"] for r in ran.rows()].count("created") == 4
+    # A re-run sends the failed row again (and only it).
+    again = run_cli(make_calls(tmp_path / "c.csv", 5), tmp_path / "out.csv", box)
+    assert box.stats()["answers"] == {"201": 4, "422": 2}
+    assert again.code == 1
+
+
+def test_429s_are_waited_out_and_retried_to_success(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    # The client believes 1000/s; the sandbox allows 5 per 500 ms: 429s must happen and heal.
+    box = sandbox("--burst", "5", "--interval-ms", "500")
+    ran = run_cli(
+        make_calls(tmp_path / "c.csv", 30),
+        tmp_path / "out.csv",
+        box,
+        "--rate",
+        "1000/1s",
+        "--concurrency",
+        "10",
+    )
+    assert ran.code == 0, ran.stdout + ran.stderr
+    assert Counter(r["outcome"] for r in ran.rows()) == {"created": 30}
+    assert len(box.calls()) == 30
+    assert box.stats()["answers"]["201"] == 30  # type: ignore[index]
+    assert box.stats()["answers"].get("429", 0) > 0  # type: ignore[union-attr]
+
+
+def test_rejected_token_stops_with_exit_3_and_the_rest_pending(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    box = sandbox()
+    bad = "wrong-token-77c1"
+    ran = run_cli(make_calls(tmp_path / "c.csv", 20), tmp_path / "out.csv", box, token=bad)
+    assert ran.code == 3
+    assert "refused the token" in ran.stdout
+    assert bad not in ran.stdout + ran.stderr + ran.results.read_text()
+    assert Counter(r["outcome"] for r in ran.rows()) == {"pending": 20}
+    assert box.calls() == []
+
+
+def test_the_token_never_shows_in_output_results_or_journal(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    box = sandbox("--fail-rate", "0.3", "--seed", "3")
+    data = make_calls(tmp_path / "c.csv", 30, invalid_every=5)
+    ran = run_cli(data, tmp_path / "out.csv", box, "--max-attempts", "2")
+    written = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    assert TOKEN not in ran.stdout + ran.stderr
+    assert TOKEN.encode() not in written.replace(box.record.read_bytes(), b"")
+
+
+def test_missing_token_is_a_clear_usage_error(tmp_path: Path, sandbox: Callable[..., Sandbox]) -> None:
+    box = sandbox()
+    ran = run_cli(make_calls(tmp_path / "c.csv", 3), tmp_path / "out.csv", box, token="")
+    assert ran.code == 2
+    assert ran.stderr.strip().startswith("call-importer: no API token: set GHL_TOKEN")
+    assert "Traceback" not in ran.stderr
+
+
+def test_identical_rows_are_sent_once(tmp_path: Path, sandbox: Callable[..., Sandbox]) -> None:
+    box = sandbox()
+    path = make_calls(tmp_path / "c.csv", 3)
+    path.write_text(path.read_text() + path.read_text().splitlines()[2] + "\n")
+    ran = run_cli(path, tmp_path / "out.csv", box)
+    assert [r["outcome"] for r in ran.rows()] == ["created", "created", "created", "duplicate"]
+    assert ran.rows()[3]["error"] == "same call as row 2"
+    assert len(box.calls()) == 3
+    assert ran.code == 0

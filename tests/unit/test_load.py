@@ -1,0 +1,184 @@
+"""The loader: every record becomes exactly one row, whatever the file's shape or encoding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from importer.config import LoadOptions, NormaliseOptions
+from importer.errors import InputError, UsageError
+from importer.load import open_source, read_chunks, sniff_delimiter, sniff_encoding
+from importer.pipeline import validate_file
+
+HEADER = "conversationId,providerId,To,From,Date\n"
+GOOD = "c{i},p1,+15037081210,+15037081211,2024-03-10T10:00:00Z\n"
+NOW = pd.Timestamp("2026-01-01", tz="UTC")
+
+
+def write(tmp_path: Path, text: str | bytes, name: str = "in.csv") -> Path:
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def rows_of(path: Path, chunk_size: int = 2, **options: object) -> pd.DataFrame:
+    source = open_source(path, LoadOptions(**options), provider_id_given=False)  # type: ignore[arg-type]
+    frames = []
+    for chunk in read_chunks(source, chunk_size):
+        frame = chunk.frame.copy()
+        frame["problem"] = chunk.problems
+        frame["detail"] = chunk.details
+        frames.append(frame)
+    return pd.concat(frames)
+
+
+def validation(tmp_path: Path, path: Path, chunk_size: int = 3) -> pd.DataFrame:
+    out = tmp_path / "v.csv"
+    validate_file(path, out, LoadOptions(chunk_size=chunk_size), NormaliseOptions(), NOW)
+    return pd.read_csv(out, dtype=str, keep_default_na=False)
+
+
+def test_ragged_rows_are_reported_in_place_and_none_lost(tmp_path: Path) -> None:
+    text = (
+        HEADER
+        + GOOD.format(i=1)
+        + "c2,p1,+15037081210\n"  # too few
+        + "c3,p1,+15037081210,+15037081211,2024-03-10,extra\n"  # too many
+        + "\n"  # blank: skipped, not numbered
+        + GOOD.format(i=5)
+        + 'c6,p1,"+1503\n7081210",+15037081211,2024-03-10\n'  # quoted newline
+        + "c7,p1,a,b,c,d,e,f\n"
+        + "c8,p1,+15037081210,+15037081211,2024-03-10"  # no final newline
+    )
+    rows = rows_of(write(tmp_path, text))
+    assert rows.index.tolist() == [1, 2, 3, 4, 5, 6, 7]
+    assert rows["conversation_id"].tolist() == ["c1", "c2", "", "c5", "c6", "", "c8"]
+    assert rows["problem"].tolist() == [
+        "",
+        "too few cells",
+        "too many cells",
+        "",
+        "",
+        "too many cells",
+        "",
+    ]
+    assert rows.loc[2, "detail"] == "3 of 5"
+    assert rows.loc[3, "detail"] == "6 of 5"
+    assert rows.loc[5, "to"] == "+1503\n7081210"
+    assert rows.loc[7, "date"] == "2024-03-10"
+
+
+def test_ragged_rows_in_the_validation_csv(tmp_path: Path) -> None:
+    text = HEADER + GOOD.format(i=1) + "c2,p1,+15037081210\n" + "c3,p1,x,y,z,extra\n"
+    out = validation(tmp_path, write(tmp_path, text))
+    assert out.to_dict("records") == [
+        {"row": "1", "valid": "true", "errors": ""},
+        {"row": "2", "valid": "false", "errors": "row: too few cells (3 of 5)"},
+        {"row": "3", "valid": "false", "errors": "row: too many cells (6 of 5)"},
+    ]
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_delimiter_is_sniffed(tmp_path: Path, delimiter: str) -> None:
+    text = (HEADER + GOOD.format(i=1) + GOOD.format(i=2)).replace(",", delimiter)
+    rows = rows_of(write(tmp_path, text))
+    assert rows["to"].tolist() == ["+15037081210", "+15037081210"]
+
+
+def test_sniff_delimiter_prefers_the_one_the_lines_agree_on() -> None:
+    assert sniff_delimiter('"a,b";c;d\n1;2;3\n') == ";"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ("Zoë".encode(), "utf-8"),
+        (b"\xef\xbb\xbfabc", "utf-8-sig"),
+        ("Zoë".encode("cp1252"), "cp1252"),
+        (b"caf\x81", "latin-1"),
+    ],
+)
+def test_encoding_is_sniffed(data: bytes, expected: str) -> None:
+    assert sniff_encoding(data) == expected
+
+
+def test_bom_and_cp1252_files_read_the_same(tmp_path: Path) -> None:
+    text = "Conversation ID;Provider ID;To;From;Date;Name\nc1;p1;+15037081210;+15037081211;2024-03-10;Zoë\n"
+    bom = rows_of(write(tmp_path, b"\xef\xbb\xbf" + text.encode(), "bom.csv"))
+    win = rows_of(write(tmp_path, text.encode("cp1252"), "win.csv"))
+    assert bom.to_dict("records") == win.to_dict("records")
+    assert bom.loc[1, "conversation_id"] == "c1"
+
+
+def test_undecodable_bytes_are_a_per_row_error(tmp_path: Path) -> None:
+    # Past the sniffed sample, so the file is read as UTF-8 and one row holds a stray byte.
+    good = "".join(GOOD.format(i=i) for i in range(2000)).encode()
+    data = HEADER.encode() + good + b"c\xff,p1,+15037081210,+15037081211,2024-03-10\n"
+    out = validation(tmp_path, write(tmp_path, data), chunk_size=700)
+    assert len(out) == 2001
+    assert out.loc[2000, "row"] == "2001"
+    assert out.loc[2000, "valid"] == "false"
+    assert out.loc[2000, "errors"] == "conversation_id: undecodable bytes (read as utf-8) (c\ufffd)"
+    assert (out.loc[:1999, "valid"] == "true").all()
+
+
+def test_empty_file_is_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"in\.csv: the file is empty"):
+        rows_of(write(tmp_path, ""))
+
+
+def test_header_only_file_is_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="has a header but no data rows"):
+        rows_of(write(tmp_path, HEADER))
+
+
+def test_missing_required_column_names_field_and_headers(tmp_path: Path) -> None:
+    path = write(tmp_path, "conversationId,providerId,To,Date\nc1,p1,+15037081210,2024-03-10\n")
+    with pytest.raises(InputError) as info:
+        rows_of(path)
+    message = str(info.value)
+    assert "no column for required field 'from'" in message
+    assert "headers found: conversationId, providerId, To, Date" in message
+    assert "\n" not in message
+
+
+def test_headers_match_ignoring_case_spaces_and_punctuation(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "CONVERSATION-ID,conversation_provider_id,Phone Number (To),Caller ID,Start Time\n"
+        "c1,p1,+15037081210,+15037081211,2024-03-10\n",
+    )
+    rows = rows_of(path)
+    assert rows.loc[1, ["conversation_id", "to", "from", "date"]].tolist() == [
+        "c1",
+        "+15037081210",
+        "+15037081211",
+        "2024-03-10",
+    ]
+
+
+def test_map_overrides_aliases(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "conversationId,providerId,To,From,Date,Other Number\n"
+        "c1,p1,+15037081210,+15037081211,2024-03-10,+15037081299\n",
+    )
+    rows = rows_of(path, column_map={"to": "Other Number"})
+    assert rows.loc[1, "to"] == "+15037081299"
+
+
+def test_map_to_a_missing_column_is_a_usage_error(tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER + GOOD.format(i=1))
+    with pytest.raises(UsageError, match="has no column 'Nope'"):
+        rows_of(path, column_map={"to": "Nope"})
+
+
+def test_ids_stay_text(tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER + "007,1e5,+15037081210,+15037081211,2024-03-10\n")
+    rows = rows_of(path)
+    assert rows.loc[1, ["conversation_id", "conversation_provider_id"]].tolist() == ["007", "1e5"]
