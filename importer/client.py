@@ -116,9 +116,7 @@ def classify_exception(exc: httpx.HTTPError) -> Answer:
 class LeadConnectorClient:
     """An `httpx.AsyncClient` with the API's headers, pooled for the run's concurrency."""
 
-    def __init__(
-        self, base_url: str, token: Secret, *, timeout_s: float, connections: int
-    ) -> None:
+    def __init__(self, base_url: str, token: Secret, *, timeout_s: float, connections: int) -> None:
         self._http = httpx.AsyncClient(
             base_url=base_url,
             headers={
@@ -127,9 +125,7 @@ class LeadConnectorClient:
                 "Accept": "application/json",
             },
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
-            limits=httpx.Limits(
-                max_connections=connections, max_keepalive_connections=connections
-            ),
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
         )
 
     async def add_outbound_call(self, body: OutboundCallBody) -> Answer:

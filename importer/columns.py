@@ -103,25 +103,26 @@ def match_columns(
     for header in headers:
         by_key.setdefault(header_key(header), header)
     mapping: dict[str, str] = {}
-    for field, column in overrides.items():
+    for field, wanted in overrides.items():
+        column = wanted
         if column not in headers:
-            found = next((h for h in headers if header_key(h) == header_key(column)), None)
-            if found is None:
+            matches = [h for h in headers if header_key(h) == header_key(column)]
+            if not matches:
                 raise UsageError(
                     f"--map {field}={column}: {source} has no column {column!r}; "
                     f"headers found: {', '.join(headers)}"
                 )
-            column = found
+            column = matches[0]
         mapping[field] = column
     taken = set(mapping.values())
     for field in FIELDS:
         if field in mapping:
             continue
         for alias in ALIASES[field]:
-            header = by_key.get(alias)
-            if header is not None and header not in taken:
-                mapping[field] = header
-                taken.add(header)
+            candidate = by_key.get(alias)
+            if candidate is not None and candidate not in taken:
+                mapping[field] = candidate
+                taken.add(candidate)
                 break
     for field in REQUIRED:
         if field in mapping:

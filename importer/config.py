@@ -137,7 +137,7 @@ def _status_key(value: str) -> str:
 
 
 def resolve_status_map(pairs: Sequence[str]) -> dict[str, str]:
-    """Keys are normalised like the column's values, so `--status-map In_Progress=answered` works."""
+    """Keys are folded like the column's values: `--status-map In_Progress=answered` works."""
     out: dict[str, str] = {}
     for key, value in parse_pairs(pairs, "--status-map").items():
         target = _status_key(value)

@@ -1,4 +1,4 @@
-"""The run-level errors: each is caught once, at the CLI edge, and becomes one line and an exit code.
+"""Run-level errors: each is caught once, at the CLI edge, and becomes one line and an exit code.
 
 Problems with a single row are never exceptions: they are outcomes in the results.
 """
@@ -17,4 +17,4 @@ class UsageError(ImporterError):
 
 
 class InputError(ImporterError):
-    """The input file cannot be used at all (missing, empty, undecodable header, required column)."""
+    """The input cannot be used at all (missing, empty, undecodable header, required column)."""

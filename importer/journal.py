@@ -79,15 +79,19 @@ class Journal:
                 f" FROM calls WHERE fingerprint IN ({marks})",
                 batch,
             ):
-                known[fp] = tuple(rest)  # type: ignore[assignment]
+                known[fp] = tuple(rest)  # type: ignore[assignment,unused-ignore]
         plans: list[Plan] = []
         claims: list[tuple[str, str, str, int, str, int, int]] = []
         for row, fp in zip(rows, fingerprints, strict=True):
             entry = known.get(fp)
             if entry is not None and entry[5] == self.run and entry[6] != row:
-                plans.append(Plan("duplicate", error=f"same call as row {entry[6]}", first_row=entry[6]))
+                plans.append(
+                    Plan("duplicate", error=f"same call as row {entry[6]}", first_row=entry[6])
+                )
                 continue
-            state, message_id, status, attempts, error = entry[:5] if entry else ("pending", "", None, 0, "")
+            state, message_id, status, attempts, error = (
+                entry[:5] if entry else ("pending", "", None, 0, "")
+            )
             if state == "in_flight":
                 state, error = "uncertain", CRASHED
             if state == "created":

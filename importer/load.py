@@ -211,7 +211,9 @@ def read_chunks(source: Source, chunk_size: int) -> Iterator[RawChunk]:
                 except StopIteration:
                     frame = None
                 except pd.errors.ParserError as exc:
-                    raise InputError(f"{source.path}: cannot be parsed as CSV: {_short(exc)}") from None
+                    raise InputError(
+                        f"{source.path}: cannot be parsed as CSV: {_short(exc)}"
+                    ) from None
             for warning in caught:
                 for match in _BAD_LINE.finditer(str(warning.message)):
                     reader.bad_record(int(match.group(1)) - 2, int(match.group(3)) - 1)
@@ -303,9 +305,11 @@ class _ChunkAssembler:
         if embedded_newlines:
             marker = self._source.delimiter + SENTINEL + "\n"
             values = values.apply(
-                lambda col: col.str.replace(marker, "\n", regex=False)
-                if col.str.contains(marker, regex=False).any()
-                else col
+                lambda col: (
+                    col.str.replace(marker, "\n", regex=False)
+                    if col.str.contains(marker, regex=False).any()
+                    else col
+                )
             )
         out = self._canonical(values)
         out["_pos"] = positions

@@ -7,6 +7,7 @@ Per-value work (phonenumbers, dateutil) runs once per distinct value and is mapp
 
 from __future__ import annotations
 
+import contextlib
 import re
 import warnings
 from collections.abc import Callable, Mapping
@@ -36,9 +37,7 @@ def _blank_to_na(raw: pd.Series) -> pd.Series:
     return stripped.where(stripped != "", NA)
 
 
-def _by_unique(
-    values: pd.Series, fn: Callable[[str], tuple[str | None, str]]
-) -> Normalised:
+def _by_unique(values: pd.Series, fn: Callable[[str], tuple[str | None, str]]) -> Normalised:
     """Apply `fn` to each distinct non-NA value once and map the answers back."""
     present = values.dropna()
     answers = {value: fn(value) for value in pd.unique(present.to_numpy())}
@@ -137,12 +136,10 @@ def _to_utc(values: pd.Series, timezone: str, dayfirst: bool) -> pd.Series:
     result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     aware = values.str.contains(_AWARE, regex=True) & values.str.contains(":", regex=False)
     if aware.any():
-        try:
+        with contextlib.suppress(ValueError, pd.errors.OutOfBoundsDatetime):
             result[aware] = pd.to_datetime(
                 values[aware], format="ISO8601", utc=True, errors="coerce"
             )
-        except (ValueError, pd.errors.OutOfBoundsDatetime):
-            pass
     naive = ~aware
     if naive.any():
         parsed = _parse_naive(values[naive], dayfirst)

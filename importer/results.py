@@ -53,7 +53,9 @@ class CsvAppender:
 
     def append(self, frame: pd.DataFrame) -> None:
         frame = frame[self._columns]
-        safe = frame.apply(lambda col: col if pd.api.types.is_integer_dtype(col) else spreadsheet_safe(col))
+        safe = frame.apply(
+            lambda col: col if pd.api.types.is_integer_dtype(col) else spreadsheet_safe(col)
+        )
         safe.to_csv(self._handle, index=False, header=False, lineterminator="\n")
 
     def close(self) -> None:
@@ -72,7 +74,7 @@ class OutcomeCounts:
     counts: Counter[str] = field(default_factory=Counter)
 
     def add(self, outcomes: pd.Series) -> None:
-        self.counts.update(outcomes.value_counts().to_dict())
+        self.counts.update({str(k): int(v) for k, v in outcomes.value_counts().items()})
 
     @property
     def total(self) -> int:

@@ -98,7 +98,7 @@ class _Loop:
     limiter: RateLimiter
     stop: Stop
     counts: OutcomeCounts
-    bar: tqdm  # type: ignore[type-arg]
+    bar: tqdm  # type: ignore[type-arg,unused-ignore]
     requests: int = 0
     live: Counter[str] = field(default_factory=Counter)
 

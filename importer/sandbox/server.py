@@ -16,7 +16,9 @@ class _QuietDrops(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "DroppedAnswer" not in record.getMessage() and not (
-            record.exc_info and record.exc_info[0] and record.exc_info[0].__name__ == "DroppedAnswer"
+            record.exc_info
+            and record.exc_info[0]
+            and record.exc_info[0].__name__ == "DroppedAnswer"
         )
 
 

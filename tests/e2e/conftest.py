@@ -131,6 +131,8 @@ def make_calls(path: Path, n: int, *, start: int = 0, invalid_every: int = 0) ->
     lines = ["conversation_id,to,from,date,status,alt_id"]
     for i in range(start, start + n):
         to = "555-0100" if invalid_every and i % invalid_every == 0 else f"+1503555{i % 10000:04d}"
-        lines.append(f"conv{i:06d},{to},+15037081210,2025-01-{i % 28 + 1:02d}T10:00:00Z,completed,ext-{i}")
+        lines.append(
+            f"conv{i:06d},{to},+15037081210,2025-01-{i % 28 + 1:02d}T10:00:00Z,completed,ext-{i}"
+        )
     path.write_text("\n".join(lines) + "\n")
     return path

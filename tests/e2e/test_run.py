@@ -98,7 +98,9 @@ def test_the_token_never_shows_in_output_results_or_journal(
     assert TOKEN.encode() not in written.replace(box.record.read_bytes(), b"")
 
 
-def test_missing_token_is_a_clear_usage_error(tmp_path: Path, sandbox: Callable[..., Sandbox]) -> None:
+def test_missing_token_is_a_clear_usage_error(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
     box = sandbox()
     ran = run_cli(make_calls(tmp_path / "c.csv", 3), tmp_path / "out.csv", box, token="")
     assert ran.code == 2

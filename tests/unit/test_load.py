@@ -108,7 +108,10 @@ def test_encoding_is_sniffed(data: bytes, expected: str) -> None:
 
 
 def test_bom_and_cp1252_files_read_the_same(tmp_path: Path) -> None:
-    text = "Conversation ID;Provider ID;To;From;Date;Name\nc1;p1;+15037081210;+15037081211;2024-03-10;Zoë\n"
+    text = (
+        "Conversation ID;Provider ID;To;From;Date;Name\n"
+        "c1;p1;+15037081210;+15037081211;2024-03-10;Zoë\n"
+    )
     bom = rows_of(write(tmp_path, b"\xef\xbb\xbf" + text.encode(), "bom.csv"))
     win = rows_of(write(tmp_path, text.encode("cp1252"), "win.csv"))
     assert bom.to_dict("records") == win.to_dict("records")

@@ -53,9 +53,9 @@ def test_empty_phone_is_na_without_reason() -> None:
     assert result.reasons.tolist() == ["", ""]
 
 
-moments = st.datetimes(
-    min_value=datetime(2000, 1, 1), max_value=datetime(2025, 12, 31)
-).map(lambda d: d.replace(microsecond=0))
+moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2025, 12, 31)).map(
+    lambda d: d.replace(microsecond=0)
+)
 
 
 @given(moments, st.sampled_from(["UTC", "America/New_York", "Europe/Berlin", "Asia/Kolkata"]))
@@ -86,7 +86,9 @@ def test_dayfirst_swaps_day_and_month(day: int, month: int) -> None:
 def test_impossible_and_future_dates_are_invalid() -> None:
     future = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
     now = pd.Timestamp.now(tz="UTC")
-    result = normalise.dates(pd.Series(["02/30/2024", "2024-13-01", future, "soon"]), "UTC", False, now)
+    result = normalise.dates(
+        pd.Series(["02/30/2024", "2024-13-01", future, "soon"]), "UTC", False, now
+    )
     assert result.values.tolist() == [None, None, None, None]
     assert result.reasons.tolist() == ["not a date", "not a date", "in the future", "not a date"]
 
@@ -99,7 +101,9 @@ def test_naive_date_in_a_dst_gap_moves_forward() -> None:
 spellings = st.sampled_from(CALL_STATUSES).flatmap(
     lambda s: st.tuples(
         st.just(s),
-        st.sampled_from([s, s.upper(), s.title(), s.replace("-", "_"), s.replace("-", " "), f" {s} "]),
+        st.sampled_from(
+            [s, s.upper(), s.title(), s.replace("-", "_"), s.replace("-", " "), f" {s} "]
+        ),
     )
 )
 

@@ -1,0 +1,171 @@
+"""Never lose a call, never post one twice: kills, lost answers, server faults, caps, Ctrl-C."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.e2e.conftest import CLI, Sandbox, cli_env, make_calls, run_cli
+
+
+def _start_run(data: Path, results: Path, box: Sandbox, *options: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            *CLI,
+            "run",
+            str(data),
+            "--results",
+            str(results),
+            "--base-url",
+            box.url,
+            "--no-progress",
+            *options,
+        ],
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _in_flight(journal: Path) -> int:
+    import sqlite3
+
+    if not journal.exists():
+        return 0
+    db = sqlite3.connect(journal)
+    try:
+        return int(db.execute("SELECT count(*) FROM calls WHERE state='in_flight'").fetchone()[0])
+    finally:
+        db.close()
+
+
+def test_kill_9_at_random_moments_loses_nothing_and_posts_nothing_twice(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    box = sandbox("--latency-ms", "40", "--seed", "5")
+    data = make_calls(tmp_path / "c.csv", 300, invalid_every=13)
+    results = tmp_path / "out.csv"
+    journal = tmp_path / "out.csv.journal.sqlite"
+    options = ("--rate", "2000/1s", "--concurrency", "16", "--chunk-size", "50")
+    rng = random.Random(11)
+    kills, caught_in_flight = 0, 0
+    for _ in range(4):
+        proc = _start_run(data, results, box, *options)
+        time.sleep(rng.uniform(0.8, 2.0))
+        if proc.poll() is not None:
+            break
+        proc.kill()  # SIGKILL: no cleanup at all
+        proc.wait()
+        kills += 1
+        caught_in_flight += _in_flight(journal)
+    final = run_cli(data, results, box, *options)
+    rows = final.rows()
+    outcomes = Counter(r["outcome"] for r in rows)
+    arrived = Counter(c["body"]["altId"] for c in box.calls())  # type: ignore[index]
+    print(
+        f"kills={kills} in_flight_at_kills={caught_in_flight} outcomes={dict(outcomes)}"
+        f" sandbox_accepted={sum(arrived.values())}"
+    )
+    assert kills >= 2
+    assert len(rows) == 300
+    assert outcomes["invalid"] == 24
+    assert max(arrived.values()) == 1, "a call was posted twice"
+    valid = [r for r in rows if r["outcome"] != "invalid"]
+    assert {r["outcome"] for r in valid} <= {"created", "uncertain"}
+    assert outcomes["uncertain"] <= caught_in_flight
+    for r in valid:
+        if r["outcome"] == "created":
+            assert arrived[r["alt_id"]] == 1
+    assert final.code == (1 if outcomes["uncertain"] or outcomes["invalid"] else 0)
+
+
+def test_lost_answers_and_server_faults_match_what_the_sandbox_recorded(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    box = sandbox("--drop-rate", "0.1", "--fail-rate", "0.15", "--seed", "9")
+    data = make_calls(tmp_path / "c.csv", 150)
+    ran = run_cli(data, tmp_path / "out.csv", box, "--rate", "2000/1s", "--max-attempts", "6")
+    rows = ran.rows()
+    arrived = Counter(c["body"]["altId"] for c in box.calls())  # type: ignore[index]
+    message_ids = {c["body"]["altId"]: c["messageId"] for c in box.calls()}  # type: ignore[index]
+    assert len(rows) == 150 and max(arrived.values()) == 1
+    outcomes = Counter(r["outcome"] for r in rows)
+    assert outcomes["uncertain"] > 0  # drops and 500/502/504 happened
+    for r in rows:
+        if r["outcome"] == "created":
+            assert message_ids[r["alt_id"]] == r["message_id"]
+        elif r["outcome"] in ("failed", "pending"):
+            assert r["alt_id"] not in arrived
+        else:
+            assert r["outcome"] == "uncertain"
+    # Dropped answers were recorded: those uncertain rows really are in the sandbox.
+    assert (
+        sum(r["alt_id"] in arrived for r in rows if r["outcome"] == "uncertain")
+        == box.stats()["dropped"]
+    )
+    # A re-run never resends uncertain rows...
+    before = len(box.calls())
+    run_cli(data, tmp_path / "out.csv", box, "--rate", "2000/1s")
+    assert len(box.calls()) - before <= outcomes["failed"]
+
+
+def test_daily_cap_stops_cleanly_and_a_rerun_finishes(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    box = sandbox("--daily", "12")
+    data = make_calls(tmp_path / "c.csv", 20)
+    ran = run_cli(data, tmp_path / "out.csv", box, "--rate", "1000/1s", "--concurrency", "1")
+    outcomes = Counter(r["outcome"] for r in ran.rows())
+    assert ran.code == 3
+    assert "daily limit is reached" in ran.stdout
+    assert "re-run the same command to resume" in ran.stdout
+    assert outcomes == {"created": 12, "pending": 8}
+    assert len(box.calls()) == 12
+
+
+def test_ctrl_c_stops_cleanly_writes_results_and_resumes(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    box = sandbox("--latency-ms", "20")
+    data = make_calls(tmp_path / "c.csv", 200)
+    results = tmp_path / "out.csv"
+    proc = _start_run(data, results, box, "--rate", "50/1s", "--concurrency", "4")
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err
+    assert "stopped early: interrupted" in out
+    assert "Traceback" not in err
+    import csv
+
+    with results.open() as f:
+        rows = list(csv.DictReader(f))
+    outcomes = Counter(r["outcome"] for r in rows)
+    assert len(rows) == 200 and outcomes["created"] > 0 and outcomes["pending"] > 0
+    assert set(outcomes) <= {"created", "pending"}
+    assert outcomes["created"] == len(box.calls())
+    final = run_cli(data, results, box, "--rate", "1000/1s")
+    assert final.code == 0
+    assert Counter(r["outcome"] for r in final.rows()) == {"created": 200}
+    assert len(box.calls()) == 200
+
+
+def test_rerun_after_editing_rows_sends_only_the_corrected_rows(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    box = sandbox()
+    data = make_calls(tmp_path / "c.csv", 20, invalid_every=4)
+    first = run_cli(data, tmp_path / "out.csv", box, "--rate", "1000/1s")
+    assert Counter(r["outcome"] for r in first.rows()) == {"created": 15, "invalid": 5}
+    fixed = data.read_text().replace("555-0100", "+15035550999")
+    data.write_text(fixed)
+    second = run_cli(data, tmp_path / "out.csv", box, "--rate", "1000/1s")
+    assert Counter(r["outcome"] for r in second.rows()) == {"created": 20}
+    assert len(box.calls()) == 20
+    assert second.code == 0
