@@ -81,9 +81,9 @@ def classify(status: int, text: str, limits: Limits = Limits()) -> Answer:
     """An HTTP answer -> what happened to the call. Pure: the unit tests' main target."""
     try:
         body: Any = json.loads(text) if text else None
+        message = api_message(body)
     except ValueError:
-        body = None
-    message = api_message(body) or text[:200].strip()
+        body, message = None, text[:200].strip()  # not JSON: a proxy's page, keep its start
     if 200 <= status < 300:
         message_id = body.get("messageId") if isinstance(body, dict) else None
         if message_id:
