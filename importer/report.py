@@ -55,6 +55,7 @@ def run_summary(result: RunResult) -> str:
     lines.append(
         f"  {result.requests} requests in {result.elapsed_s:.1f} s ({rate:.1f} requests/s)"
     )
+    lines.extend(_detail_lines(read_results_summary(result.results)))
     if result.stop_reason:
         lines.append(f"stopped early: {result.stop_reason}")
         lines.append(f"  {result.resume_hint}")
@@ -162,6 +163,14 @@ def results_summary_text(summary: ResultsSummary, top: int = 10) -> str:
         if summary.counts[outcome]:
             n = summary.counts[outcome]
             lines.append(f"  {outcome:<10} {n:>9}  {_share(n, total)}")
+    lines.extend(_detail_lines(summary, top))
+    lines.append(next_step(summary.counts, summary.path))
+    return "\n".join(lines)
+
+
+def _detail_lines(summary: ResultsSummary, top: int = 10) -> list[str]:
+    """The time span of what was imported and the errors by reason, with example rows."""
+    lines = []
     if summary.first:
         lines.append(f"calls imported span {summary.first} .. {summary.last}")
     if summary.reasons:
@@ -169,8 +178,7 @@ def results_summary_text(summary: ResultsSummary, top: int = 10) -> str:
         for reason, n in summary.reasons.most_common(top):
             rows = ", ".join(f"row {r}" for r in summary.examples[reason])
             lines.append(f"  {n:>9}  {reason}  e.g. {rows}")
-    lines.append(next_step(summary.counts, summary.path))
-    return "\n".join(lines)
+    return lines
 
 
 def _bars(items: list[tuple[str, int]], width: int = 560) -> str:
