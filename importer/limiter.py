@@ -3,21 +3,38 @@
 Written here rather than taken from aiolimiter because the API's limit is a window of N requests
 per interval (a leaky bucket would let 2N through in one window) and because each answer's
 `X-RateLimit-*` headers must be able to tighten the window or pause sending.
+
+The server stamps a request when it arrives, which is some time after we send it: a request that
+waited for a new connection arrives late and stays in the server's window longer than in ours.
+So a slot is stamped at sending and, once the answer is in, moved to the midpoint of sending and
+answer: the best estimate of the arrival we have. Requests are also spread evenly (one per
+period/max): a burst queues at the server, and a queued request is stamped later than any
+estimate of ours can tell, so the next window's requests would meet a full window (429).
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
-from collections import deque
 from collections.abc import Callable
 
 from importer.client import Limits
 from importer.config import Rate
 
-# Requests reach the server a little after we stamp them, and not always in order; widening our
-# window by this share keeps a jittered request from landing inside the server's full window.
-SAFETY = 0.02
+# Our window is wider than the API's by this share, for the jitter the midpoint cannot see.
+SAFETY = 0.005
+SPREAD = 0.9
+
+
+class Slot:
+    """One request's place in the window; `stamp` moves once its answer arrives."""
+
+    __slots__ = ("sent", "stamp")
+
+    def __init__(self, sent: float) -> None:
+        self.sent = sent
+        self.stamp = sent
 
 
 class RateLimiter:
@@ -25,8 +42,9 @@ class RateLimiter:
         self._max = rate.requests
         self._period = rate.period_s
         self._clock = clock
-        self._sent: deque[float] = deque()
+        self._stamps: list[float] = []  # sorted: the window's slots by (estimated) arrival
         self._paused_until = 0.0
+        self._next = 0.0  # earliest time of the next request when spreading evenly
         self._lock = asyncio.Lock()
 
     @property
@@ -38,19 +56,36 @@ class RateLimiter:
 
     def delay(self, now: float) -> float:
         """Seconds until the next request may go; 0 when it may go now."""
-        while self._sent and self._sent[0] <= now - self._window():
-            self._sent.popleft()
-        wait = max(0.0, self._paused_until - now)
-        if len(self._sent) >= self._max:
-            wait = max(wait, self._sent[0] + self._window() - now)
+        expired = bisect.bisect_right(self._stamps, now - self._window())
+        del self._stamps[:expired]
+        wait = max(0.0, self._paused_until - now, self._next - now)
+        if len(self._stamps) >= self._max:
+            wait = max(wait, self._stamps[len(self._stamps) - self._max] + self._window() - now)
         return wait
 
-    async def acquire(self) -> None:
-        """Wait for a slot in the window; callers are served in arrival order."""
+    def take(self) -> Slot:
+        slot = Slot(self._clock())
+        bisect.insort(self._stamps, slot.stamp)
+        # A little under the average gap, so the window stays the binding limit and a late
+        # wake-up is made up; one spacing of catch-up at most, never a burst.
+        spacing = SPREAD * self._period / self._max
+        self._next = max(self._next, slot.sent - spacing) + spacing
+        return slot
+
+    async def acquire(self) -> Slot:
+        """Wait for room in the window; callers are served in arrival order."""
         async with self._lock:
             while (wait := self.delay(self._clock())) > 0:
                 await asyncio.sleep(wait)
-            self._sent.append(self._clock())
+            return self.take()
+
+    def settle(self, slot: Slot) -> None:
+        """The answer arrived: the server counted the request about halfway there."""
+        old, slot.stamp = slot.stamp, (slot.sent + self._clock()) / 2
+        at = bisect.bisect_left(self._stamps, old)
+        if at < len(self._stamps) and self._stamps[at] == old:  # still inside the window
+            del self._stamps[at]
+            bisect.insort(self._stamps, slot.stamp)
 
     def observe(self, limits: Limits) -> None:
         """Follow the server: adopt a stricter window, and pause when it says nothing is left."""
@@ -65,5 +100,6 @@ class RateLimiter:
         self._paused_until = max(self._paused_until, self._clock() + seconds)
 
     def after_429(self) -> None:
-        """Someone else spends this token too, or our clock ran ahead: back off a tenth window."""
-        self.pause(self._period / 10)
+        """Our view of the window was off (or another client spends this token): back off a
+        twentieth of the window before the next request."""
+        self.pause(self._period / 20)

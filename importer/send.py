@@ -114,13 +114,16 @@ class _Loop:
         rate_limited = 0
         answer: Answer | None = None
         while True:
-            if self.stop.is_set() or not await self.stop.race(self.limiter.acquire()):
+            acquiring = asyncio.ensure_future(self.limiter.acquire())
+            if self.stop.is_set() or not await self.stop.race(acquiring):
                 return self._not_sent(fp, attempts, answer)
+            slot = acquiring.result()
             assert self.client is not None
             self.journal.mark_in_flight(fp)
             attempts += 1
             self.requests += 1
             answer = await self.client.add_outbound_call(body)
+            self.limiter.settle(slot)
             self.limiter.observe(answer.limits)
             if answer.limits.daily_remaining == 0:
                 self._daily_cap_reached()

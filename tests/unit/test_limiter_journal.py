@@ -8,7 +8,7 @@ from pathlib import Path
 from importer.client import Limits
 from importer.config import Rate
 from importer.journal import CRASHED, Journal
-from importer.limiter import SAFETY, RateLimiter
+from importer.limiter import SAFETY, SPREAD, RateLimiter
 
 
 class Clock:
@@ -24,10 +24,33 @@ def test_window_admits_n_then_waits_for_the_oldest_to_expire() -> None:
     limiter = RateLimiter(Rate(3, 10.0), clock)
     for _ in range(3):
         assert limiter.delay(clock.now) == 0
-        limiter._sent.append(clock.now)
-        clock.now += 1
-    # Three sent at t=0,1,2; at t=3 the next may go when t=0 leaves the (padded) window.
+        limiter.take()
+        clock.now += 10 / 3  # the even spacing
+    clock.now = 3.0
+    # Three sent; the next may go when the first leaves the (padded) window.
     assert abs(limiter.delay(clock.now) - (10 * (1 + SAFETY) - 3)) < 1e-9
+
+
+def test_requests_are_spread_evenly() -> None:
+    clock = Clock()
+    limiter = RateLimiter(Rate(100, 10.0), clock)
+    limiter.take()
+    assert abs(limiter.delay(clock.now) - 0.1 * SPREAD) < 1e-9
+    clock.now = 5.0  # idle for a while: one request may catch up, not a burst
+    limiter.take()
+    assert limiter.delay(clock.now) == 0
+    limiter.take()
+    assert abs(limiter.delay(clock.now) - 0.1 * SPREAD) < 1e-9
+
+
+def test_a_settled_slot_moves_to_the_midpoint_and_holds_its_place_longer() -> None:
+    clock = Clock()
+    limiter = RateLimiter(Rate(1, 10.0), clock)
+    slot = limiter.take()
+    clock.now = 4.0  # the answer took 4 s: the server counted it around t=2
+    limiter.settle(slot)
+    assert slot.stamp == 2.0
+    assert abs(limiter.delay(clock.now) - (2.0 + 10 * (1 + SAFETY) - 4.0)) < 1e-9
 
 
 def test_acquire_never_exceeds_the_rate_in_any_window() -> None:
