@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 RESULTS ?= out/results.csv
 
-.PHONY: install demo test lint report clean
+.PHONY: install demo test lint bench bench-quick report clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +22,15 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check importer schemas tests
-	$(VENV)/bin/ruff format --check importer schemas tests
+	$(VENV)/bin/ruff check importer schemas tests bench
+	$(VENV)/bin/ruff format --check importer schemas tests bench
 	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+bench-quick: $(STAMP)
+	$(PY) bench/run.py --quick
 
 report: $(STAMP)
 	$(VENV)/bin/call-importer report $(RESULTS) --html $(basename $(RESULTS)).html

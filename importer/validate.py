@@ -70,9 +70,9 @@ def check_chunk(
         clean_columns[name] = result.values
         found.append(_failures(result.reasons, name, raw[name]))
     clean = pd.DataFrame(clean_columns, index=raw.index)[list(FIELDS)]
-    undecodable = raw.apply(lambda col: col.str.contains("\ufffd", regex=False))
-    for name in FIELDS:
-        hit = undecodable[name]
+    fields_to_scan = FIELDS if chunk.undecodable else ()
+    for name in fields_to_scan:
+        hit = raw[name].str.contains("\ufffd", regex=False)
         if hit.any():
             reason = f"undecodable bytes (read as {encoding})"
             reasons = pd.Series(np.where(hit, reason, ""), index=raw.index)
