@@ -56,7 +56,9 @@ def identifiers(raw: pd.Series) -> Normalised:
 
 def _international(key: str) -> phonenumbers.PhoneNumber | None:
     """`+<digits>` split at its country code without a full parse (half the cost of one), when
-    that is a valid number; None otherwise (leading zero, unknown code, invalid): `parse` decides."""
+    that is a valid number; None otherwise (leading zero, unknown code, invalid): parse decides."""
+    if key[1] == "0":
+        return None  # no country code starts with 0 (int("046") would read as 46)
     for size in (1, 2, 3):
         code = int(key[1 : 1 + size]) if len(key) > size else 0
         if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
@@ -72,10 +74,10 @@ def _simple_national_prefix(region: str) -> tuple[int, str] | None:
     """(country code, national prefix) where phonenumbers would only ever strip that literal
     prefix from a national number; None where the region's parsing rules are richer."""
     meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
-    if meta is None or meta.national_prefix_transform_rule:
+    if meta is None or meta.country_code is None or meta.national_prefix_transform_rule:
         return None
     prefix, for_parsing = meta.national_prefix or "", meta.national_prefix_for_parsing
-    if for_parsing not in (None, prefix) or not prefix.isdigit() and prefix:
+    if for_parsing not in (None, prefix) or (prefix and not prefix.isdigit()):
         return None
     return int(meta.country_code), prefix
 

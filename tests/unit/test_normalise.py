@@ -134,3 +134,55 @@ def test_attachments_split_on_any_separator() -> None:
     )
     assert result.values.tolist() == ["https://a/1.mp3 https://a/2.mp3 https://a/3.mp3", None]
     assert result.reasons.tolist() == ["", "not a URL"]
+
+
+def _reference(value: str, region: str) -> str | None:
+    """What phonenumbers alone says, with no shortcut."""
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+ALL_REGIONS = ["US", "CA", "GB", "DE", "FR", "AU", "IN", "BR", "AR", "MX", "RU", "IT", "JP", "NL"]
+
+
+@st.composite
+def digit_strings(draw: st.DrawFn) -> tuple[str, str]:
+    region = draw(st.sampled_from(ALL_REGIONS))
+    example = phonenumbers.example_number(region)
+    assert example is not None
+    national = str(example.national_number)
+    # Near-misses of a real number as well as random digits: both sides of every shortcut.
+    base = draw(
+        st.one_of(
+            st.just(national),
+            st.text(alphabet="0123456789", min_size=4, max_size=13),
+            st.builds(
+                lambda d, i: national[:i] + d + national[i + 1 :],
+                st.sampled_from("0123456789"),
+                st.integers(0, len(national) - 1),
+            ),
+        )
+    )
+    prefix = draw(
+        st.sampled_from(
+            ["", "+", "0", "1", "8", f"+{example.country_code}", str(example.country_code)]
+        )
+    )
+    return prefix + base, region
+
+
+@given(digit_strings())
+@settings(max_examples=600)
+def test_fast_paths_agree_with_phonenumbers(case: tuple[str, str]) -> None:
+    value, region = case
+    assert normalise.e164(value, region)[0] == _reference(value, region)
+
+
+def test_a_leading_zero_is_not_part_of_a_country_code() -> None:
+    # Found by a wider sweep: "+046..." must not be read as Sweden's +46.
+    assert normalise.e164("+0462345678", "CA")[0] == _reference("+0462345678", "CA") is None
