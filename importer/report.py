@@ -7,13 +7,16 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from importer.errors import InputError
 from importer.results import OUTCOMES, RESULT_COLUMNS
-from importer.send import RunResult
-from importer.validate import Tally
+
+if TYPE_CHECKING:  # the send loop (httpx, tqdm) is not needed to summarise a validation
+    from importer.send import RunResult
+    from importer.validate import Tally
 
 
 def _share(part: int, whole: int) -> str:
