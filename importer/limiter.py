@@ -72,6 +72,12 @@ class RateLimiter:
         self._next = max(self._next, slot.sent - spacing) + spacing
         return slot
 
+    def try_take(self) -> Slot | None:
+        """A slot now if one is free and nobody is queued; the common case costs no task."""
+        if self._lock.locked() or self.delay(self._clock()) > 0:
+            return None
+        return self.take()
+
     async def acquire(self) -> Slot:
         """Wait for room in the window; callers are served in arrival order."""
         async with self._lock:

@@ -54,9 +54,9 @@ def identifiers(raw: pd.Series) -> Normalised:
     return Normalised(_blank_to_na(raw), pd.Series("", index=raw.index, dtype=object))
 
 
-def _international(key: str) -> phonenumbers.PhoneNumber | None:
-    """`+<digits>` split at its country code without a full parse (half the cost of one), when
-    that is a valid number; None otherwise (leading zero, unknown code, invalid): parse decides."""
+def _international(key: str) -> tuple[int, str] | None:
+    """`+<digits>` split at its country code without a parse: (country code, national digits),
+    or None when that is not so simple (leading zero, unknown code): then `parse` decides."""
     if key[1] == "0":
         return None  # no country code starts with 0 (int("046") would read as 46)
     for size in (1, 2, 3):
@@ -65,7 +65,7 @@ def _international(key: str) -> phonenumbers.PhoneNumber | None:
             national = key[1 + size :]
             if not national or national[0] == "0":
                 return None
-            return _valid_number(code, int(national))
+            return code, national
     return None
 
 
@@ -82,11 +82,11 @@ def _simple_national_prefix(region: str) -> tuple[int, str] | None:
     return int(meta.country_code), prefix
 
 
-def _national(key: str, region: str) -> phonenumbers.PhoneNumber | None:
+def _national(key: str, region: str) -> tuple[int, str] | None:
     """A national number in a region whose only parsing rule is a literal prefix is
     `+<country code><digits without that prefix>`; when that is a valid number, `parse` returns
     exactly it (it strips a prefix only to reach a viable number, and takes a country code off
-    only a number that is not already viable), so the parse is skipped. None: ask `parse`."""
+    only a number that is not already viable). None: ask `parse`."""
     simple = _simple_national_prefix(region)
     if simple is None or not key.isdigit():
         return None
@@ -97,22 +97,39 @@ def _national(key: str, region: str) -> phonenumbers.PhoneNumber | None:
         key = key[len(prefix) :]
     if not key or key[0] == "0":
         return None
-    return _valid_number(code, int(key))
+    return code, key
 
 
-@lru_cache(maxsize=1 << 17)
-def _valid_number(code: int, national: int) -> phonenumbers.PhoneNumber | None:
-    """Validity per number, not per spelling: `+1 503…`, `503…` and `1 503…` share one check."""
-    number = phonenumbers.PhoneNumber(country_code=code, national_number=national)
-    return number if phonenumbers.is_valid_number(number) else None
+# Validity per number, not per spelling: `+1 503…`, `503…` and `1 503…` share one check. A plain
+# dict keyed by the E.164 digits as an int (country codes are prefix-free, so that is unique):
+# about 80 bytes a number, emptied when full, so memory stays flat on any file.
+_VALIDITY: dict[int, bool] = {}
+_VALIDITY_MAX = 1 << 18
 
 
-@lru_cache(maxsize=1 << 17)  # bounded: memory stays flat on any file size
+def _is_valid(code: int, national: str) -> bool:
+    key = int(f"{code}{national}")
+    known = _VALIDITY.get(key)
+    if known is None:
+        number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+        known = phonenumbers.is_valid_number(number)
+        if len(_VALIDITY) >= _VALIDITY_MAX:
+            _VALIDITY.clear()
+        _VALIDITY[key] = known
+    return known
+
+
 def e164(value: str, region: str) -> tuple[str | None, str]:
-    """One phone number to E.164, or the reason it is not one."""
-    valid = _international(value) if _PLUS_DIGITS.match(value) else _national(value, region)
-    if valid is not None:
-        return phonenumbers.format_number(valid, phonenumbers.PhoneNumberFormat.E164), ""
+    """One phone number (a key from `phone_keys`) to E.164, or the reason it is not one."""
+    candidate = _international(value) if _PLUS_DIGITS.match(value) else _national(value, region)
+    if candidate is not None and _is_valid(*candidate):
+        return f"+{candidate[0]}{candidate[1]}", ""
+    return _parsed(value, region)
+
+
+@lru_cache(maxsize=1 << 15)
+def _parsed(value: str, region: str) -> tuple[str | None, str]:
+    """The full parse, for what the shortcuts cannot decide (and for every invalid value)."""
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:

@@ -114,10 +114,14 @@ class _Loop:
         rate_limited = 0
         answer: Answer | None = None
         while True:
-            acquiring = asyncio.ensure_future(self.limiter.acquire())
-            if self.stop.is_set() or not await self.stop.race(acquiring):
+            if self.stop.is_set():
                 return self._not_sent(fp, attempts, answer)
-            slot = acquiring.result()
+            slot = self.limiter.try_take()
+            if slot is None:
+                acquiring = asyncio.ensure_future(self.limiter.acquire())
+                if not await self.stop.race(acquiring):
+                    return self._not_sent(fp, attempts, answer)
+                slot = acquiring.result()
             assert self.client is not None
             self.journal.mark_in_flight(fp)
             attempts += 1
@@ -342,7 +346,13 @@ async def _send_all(
             slots.release()
 
     for pos, body, fp, plan in to_send:
-        if state.stop.is_set() or not await state.stop.race(slots.acquire()):
+        if state.stop.is_set():
+            acquired = False
+        elif slots.locked():
+            acquired = await state.stop.race(slots.acquire())
+        else:
+            acquired = await slots.acquire()  # a slot is free: returns at once
+        if not acquired:
             outcomes[pos] = _RowResult(
                 "pending", attempts=plan.attempts, error=f"not sent: {state.stop.reason}"
             )

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,15 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from importer.sandbox import process as sandbox_process
+
 TOKEN = "e2e-sandbox-token-5f3a9c"
 PROVIDER = "61d6d1f9cdac7612faf80753"
 CLI = [sys.executable, "-m", "importer"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cli_env(token: str = TOKEN) -> dict[str, str]:
@@ -56,32 +50,15 @@ def sandbox(tmp_path: Path) -> Iterator[Callable[..., Sandbox]]:
     started: list[Sandbox] = []
 
     def start(*options: str) -> Sandbox:
-        port = free_port()
-        record = tmp_path / f"calls-{port}.jsonl"
-        process = subprocess.Popen(
-            [*CLI, "sandbox", "--port", str(port), "--record", str(record), *options],
-            env=cli_env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                httpx.get(f"{url}/health", timeout=0.5)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            process.kill()
-            raise RuntimeError("sandbox did not start")
+        record = tmp_path / f"calls-{len(started)}.jsonl"
+        url, process = sandbox_process.start(("--record", str(record), *options), cli_env())
         box = Sandbox(url, record, process)
         started.append(box)
         return box
 
     yield start
     for box in started:
-        box.process.kill()
-        box.process.wait()
+        sandbox_process.stop(box.process)
 
 
 @dataclass
