@@ -176,8 +176,10 @@ def _read_header(path: Path, encoding: str, delimiter: str) -> list[str]:
             frame = pd.read_csv(
                 _EndMarked(raw, delimiter), sep=delimiter, dtype=str, nrows=0, engine="c"
             )
-        except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
-            raise InputError(f"{path}: no header row ({exc})") from None
+        except pd.errors.EmptyDataError:
+            raise InputError(f"{path}: no header row") from None
+        except pd.errors.ParserError as exc:
+            raise InputError(f"{path}: cannot be parsed as CSV: {_short(exc)}") from None
     headers = [str(c) for c in frame.columns]
     if not headers or headers[-1] != SENTINEL:
         raise InputError(f"{path}: could not read a header row")
