@@ -97,7 +97,6 @@ class _Loop:
     client: LeadConnectorClient | None
     limiter: RateLimiter
     stop: Stop
-    counts: OutcomeCounts
     bar: tqdm  # type: ignore[type-arg,unused-ignore]
     requests: int = 0
     live: Counter[str] = field(default_factory=Counter)
@@ -239,7 +238,7 @@ async def _import(
         file=sys.stderr,
         dynamic_ncols=True,
     )
-    state = _Loop(send, journal, client, RateLimiter(send.rate), stop, counts, bar)
+    state = _Loop(send, journal, client, RateLimiter(send.rate), stop, bar)
     writer = CsvAppender(results, RESULT_COLUMNS)
     try:
         upcoming = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
