@@ -31,6 +31,7 @@ from schemas.call import FIELDS
 SENTINEL = "\x1f<end-of-record>"
 DELIMITERS = (",", ";", "\t", "|")
 _SNIFF_BYTES = 64 * 1024
+_READ_CHARS = 256 * 1024
 _BAD_LINE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
 
 
@@ -103,8 +104,15 @@ def sniff_delimiter(text: str) -> str:
     return best
 
 
-class _EndMarked(io.TextIOBase):
-    """A text stream that appends `delimiter + SENTINEL` to every physical line."""
+class _EndMarked(io.BufferedIOBase):
+    """The file as UTF-8 bytes with `delimiter + SENTINEL` appended to every physical line.
+
+    Bytes, and never more than a read asks for: handed a text stream, pandas re-encodes it
+    through a wrapper that keeps whatever a read returned beyond the size asked (a line grows by
+    its sentinel) and prepends it to the next read, so that carry-over grew without end and
+    reading went quadratic (measured: 0.24 s a 50,000-row chunk at the start of a 4 M-row
+    file, 0.85 s by row 1.5 M, and 100 MB more memory).
+    """
 
     def __init__(self, raw: IO[str], delimiter: str) -> None:
         self._raw = raw
@@ -112,16 +120,33 @@ class _EndMarked(io.TextIOBase):
         self._carry = ""
         self._last = "\n"
         self._done = False
+        self._pending = b""
         self.saw_quote = False
         self.saw_undecodable = False  # the decoder put U+FFFD somewhere
 
     def readable(self) -> bool:
         return True
 
-    def read(self, size: int | None = -1) -> str:
+    def read(self, size: int | None = -1) -> bytes:
+        want = size if size is not None and size >= 0 else None
+        parts, have = [self._pending], len(self._pending)
+        while want is None or have < want:
+            block = self._marked(want or _READ_CHARS).encode("utf-8")
+            if not block:
+                break
+            parts.append(block)
+            have += len(block)
+        data = b"".join(parts)
+        self._pending = data[want:] if want is not None else b""
+        return data[:want] if want is not None else data
+
+    def _marked(self, size: int) -> str:
+        """Up to `size` characters of the file (and their sentinels); '' at the end."""
         if self._done:
             return ""
-        block = self._carry + self._raw.read(size if size and size > 0 else -1)
+        fresh = self._raw.read(size)
+        # A held-back "\r" at the end of the file ends its last line.
+        block = self._carry + fresh if fresh or not self._carry else "\n"
         self._carry = ""
         if not block:
             self._done = True
@@ -130,7 +155,7 @@ class _EndMarked(io.TextIOBase):
         if block.endswith("\r"):
             block, self._carry = block[:-1], "\r"
             if not block:
-                return self.read(size)
+                return self._marked(size)
         if '"' in block:
             self.saw_quote = True
         if "\ufffd" in block:
@@ -174,7 +199,12 @@ def _read_header(path: Path, encoding: str, delimiter: str) -> list[str]:
     with path.open(encoding=encoding, errors="replace", newline="") as raw:
         try:
             frame = pd.read_csv(
-                _EndMarked(raw, delimiter), sep=delimiter, dtype=str, nrows=0, engine="c"
+                _EndMarked(raw, delimiter),
+                sep=delimiter,
+                dtype=str,
+                nrows=0,
+                engine="c",
+                encoding="utf-8",
             )
         except pd.errors.EmptyDataError:
             raise InputError(f"{path}: no header row") from None
@@ -208,6 +238,7 @@ def read_chunks(source: Source, chunk_size: int) -> Iterator[RawChunk]:
             chunksize=chunk_size,
             on_bad_lines="warn",
             engine="c",
+            encoding="utf-8",
         )
         while True:
             with warnings.catch_warnings(record=True) as caught:

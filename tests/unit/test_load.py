@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from importer.config import LoadOptions, NormaliseOptions
 from importer.errors import InputError, UsageError
-from importer.load import open_source, read_chunks, sniff_delimiter, sniff_encoding
+from importer.load import (
+    SENTINEL,
+    _EndMarked,
+    open_source,
+    read_chunks,
+    sniff_delimiter,
+    sniff_encoding,
+)
 from importer.pipeline import validate_file
 
 HEADER = "conversationId,providerId,To,From,Date\n"
@@ -185,3 +195,33 @@ def test_ids_stay_text(tmp_path: Path) -> None:
     path = write(tmp_path, HEADER + "007,1e5,+15037081210,+15037081211,2024-03-10\n")
     rows = rows_of(path)
     assert rows.loc[1, ["conversation_id", "conversation_provider_id"]].tolist() == ["007", "1e5"]
+
+
+@given(
+    st.lists(st.text(alphabet='ab,é€\r\n"', max_size=30), max_size=20),
+    st.integers(min_value=1, max_value=64),
+)
+def test_end_marked_stream_never_returns_more_than_asked(lines: list[str], size: int) -> None:
+    """pandas keeps what a read returns beyond its size and prepends it to the next read; a
+    stream that overshoots made that carry-over grow without end (reading went quadratic)."""
+    text = "\n".join(lines)
+    stream = _EndMarked(io.StringIO(text, newline=""), ",")
+    parts = []
+    while block := stream.read(size):
+        assert len(block) <= size
+        parts.append(block)
+    marked = text.replace("\r\n", "\n")
+    if marked.endswith("\r"):
+        marked = marked[:-1] + "\n"
+    if marked and not marked.endswith("\n"):
+        marked += "\n"
+    expected = marked.replace("\n", "," + SENTINEL + "\n")
+    assert b"".join(parts).decode("utf-8") == expected
+
+
+def test_a_file_ending_in_a_carriage_return_keeps_its_last_row(tmp_path: Path) -> None:
+    # Once an endless recursion: the held-back "\r" was held back again at the end of the file.
+    text = (HEADER + GOOD.format(i=1) + GOOD.format(i=2)).replace("\n", "\r\n")[:-1]
+    rows = rows_of(write(tmp_path, text))
+    assert rows["conversation_id"].tolist() == ["c1", "c2"]
+    assert rows["problem"].tolist() == ["", ""]
