@@ -334,30 +334,21 @@ async def _send_all(
             outcomes[pos] = _RowResult("pending", attempts=plan.attempts, error="dry run: not sent")
             state.done("pending")
         return
-    slots = asyncio.Semaphore(state.send.concurrency)
-    tasks: list[asyncio.Task[None]] = []
+    # A fixed set of workers pulling from one iterator, not a task per row: with httpx a task
+    # per row (behind a semaphore) cost 0.8 ms of CPU more per request, half the loop's speed.
+    queue = iter(to_send)
 
-    async def one(pos: int, body: OutboundCallBody, fp: str, plan: Plan) -> None:
-        try:
-            outcomes[pos] = await state.send_row(body, fp, plan.attempts)
-            state.done(outcomes[pos].outcome)
-        finally:
-            slots.release()
+    async def worker() -> None:
+        for pos, body, fp, plan in queue:
+            if state.stop.is_set():
+                result = _RowResult(
+                    "pending", attempts=plan.attempts, error=f"not sent: {state.stop.reason}"
+                )
+            else:
+                result = await state.send_row(body, fp, plan.attempts)
+            outcomes[pos] = result
+            state.done(result.outcome)
 
-    for pos, body, fp, plan in to_send:
-        if state.stop.is_set():
-            acquired = False
-        elif slots.locked():
-            acquired = await state.stop.race(slots.acquire())
-        else:
-            acquired = await slots.acquire()  # a slot is free: returns at once
-        if not acquired:
-            outcomes[pos] = _RowResult(
-                "pending", attempts=plan.attempts, error=f"not sent: {state.stop.reason}"
-            )
-            state.done("pending")
-            continue
-        tasks.append(asyncio.create_task(one(pos, body, fp, plan)))
-    if tasks:
-        await asyncio.gather(*tasks)
+    workers = min(state.send.concurrency, len(to_send))
+    await asyncio.gather(*(worker() for _ in range(workers)))
     state.journal.flush()
