@@ -8,6 +8,7 @@ is retried; anything that may have been processed becomes `uncertain` and is nev
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -41,7 +42,9 @@ class Limits:
     daily_remaining: int | None = None
 
     @classmethod
-    def from_headers(cls, headers: httpx.Headers) -> Limits:
+    def from_headers(cls, headers: Mapping[str, str]) -> Limits:
+        """`headers` with lower-case names (an `httpx.Headers` does too)."""
+
         def number(name: str) -> int | None:
             value = headers.get(name)
             try:
@@ -133,7 +136,15 @@ class LeadConnectorClient:
             response = await self._http.post(OUTBOUND_PATH, json=body)
         except httpx.HTTPError as exc:
             return classify_exception(exc)
-        return classify(response.status_code, response.text, Limits.from_headers(response.headers))
+        # Bytes, decoded once: `response.text` and `response.headers.get` each walk every header
+        # (charset, then name by name), a fifth of the loop's own CPU per request.
+        rate_headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in response.headers.raw
+            if name[:12].lower() == b"x-ratelimit-"
+        }
+        text = response.content.decode("utf-8", errors="replace")
+        return classify(response.status_code, text, Limits.from_headers(rate_headers))
 
     async def aclose(self) -> None:
         await self._http.aclose()

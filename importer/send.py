@@ -104,8 +104,9 @@ class _Loop:
     def done(self, outcome: str, rows: int = 1) -> None:
         """Progress per finished row: the bar moves with every answer, not per chunk."""
         self.live[outcome] += rows
-        self.bar.set_postfix({k: v for k, v in self.live.items() if v}, refresh=False)
-        self.bar.update(rows)
+        if not self.bar.disable:
+            self.bar.set_postfix({k: v for k, v in self.live.items() if v}, refresh=False)
+            self.bar.update(rows)
 
     async def send_row(self, body: OutboundCallBody, fp: str, previous_attempts: int) -> _RowResult:
         attempts = previous_attempts
