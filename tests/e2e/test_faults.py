@@ -40,6 +40,10 @@ def _in_flight(journal: Path) -> int:
         return 0
     db = sqlite3.connect(journal)
     try:
+        # A kill during start-up (cold caches on a fresh clone) can leave the file without
+        # its tables yet: nothing was in flight then.
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name='calls'").fetchone():
+            return 0
         return int(db.execute("SELECT count(*) FROM calls WHERE state='in_flight'").fetchone()[0])
     finally:
         db.close()
