@@ -60,8 +60,14 @@ def test_kill_9_at_random_moments_loses_nothing_and_posts_nothing_twice(
     rng = random.Random(11)
     kills, caught_in_flight = 0, 0
     for _ in range(4):
+        before = len(box.calls())
         proc = _start_run(data, results, box, *options)
-        time.sleep(rng.uniform(0.8, 2.0))
+        # Mid-send, at a random point: after 5 to 40 more calls have arrived (a kill timed by
+        # the clock alone can land in start-up, where nothing is in flight).
+        target = before + rng.randint(5, 40)
+        while proc.poll() is None and len(box.calls()) < target:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0, 0.05))
         if proc.poll() is not None:
             break
         proc.kill()  # SIGKILL: no cleanup at all
@@ -77,6 +83,7 @@ def test_kill_9_at_random_moments_loses_nothing_and_posts_nothing_twice(
         f" sandbox_accepted={sum(arrived.values())}"
     )
     assert kills >= 2
+    assert caught_in_flight > 0, "no kill landed while a request was out"
     assert len(rows) == 300
     assert outcomes["invalid"] == 24
     assert max(arrived.values()) == 1, "a call was posted twice"
