@@ -2,7 +2,8 @@
 `Normalised` (the API's form, or NA) plus a reason per cell that could not be normalised.
 
 Empty cells become NA without a reason: whether a field may be empty is the schema's call.
-Each public function works on the column's distinct values only and spreads the answers back.
+Each public function works on the column's distinct values only and spreads the answers back;
+the per-cell text work runs in Arrow (`importer.arrow_text`), Python only where it must.
 """
 
 from __future__ import annotations
@@ -18,81 +19,72 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import phonenumbers
+import pyarrow as pa
+import pyarrow.compute as pc
 from dateutil import parser as dateparser
 
-from importer import phone_rules
+from importer import arrow_text, phone_rules
+from importer.arrow_text import SPACE_CLASS
 from schemas.call import CALL_STATUSES
 
 NA = None
 
 
 class Normalised(NamedTuple):
-    """`values`: normalised text or NA; `reasons`: '' where fine, else why the cell is invalid."""
+    """`values`: normalised text, a `str` column (NaN where empty or invalid), ready for the
+    schema as it is; `reasons`: '' where fine, else why the cell is invalid."""
 
     values: pd.Series
     reasons: pd.Series
 
 
-def _blank_to_na(raw: pd.Series) -> pd.Series:
-    """Trimmed text, NA where blank. A comprehension: pandas' `.str` methods cost a microsecond
-    a cell in overhead, more than the work."""
-    trimmed = [_trim(v) for v in raw.to_numpy(dtype=object)]
-    return pd.Series(trimmed, index=raw.index, dtype=object)
+# Distinct raw values (Arrow) -> (values, reasons) of the same length: values as Arrow text or
+# a NumPy object array (None for NA), reasons a NumPy object array.
+Columns = tuple[pa.Array | np.ndarray, np.ndarray]
 
 
-def _trim(value: object) -> str | None:
-    return (value.strip() or NA) if isinstance(value, str) else NA
-
-
-def _per_distinct(raw: pd.Series, fn: Callable[[pd.Series], Normalised]) -> Normalised:
-    """Run the vectorised `fn` over the column's distinct raw values only, then spread the
-    answers back by position: a column of 50,000 cells often holds a few hundred values (a
-    status, the caller's own number), and even an all-distinct one costs one factorize more."""
-    codes, uniques = pd.factorize(raw.to_numpy(dtype=object), use_na_sentinel=True)
-    small = fn(pd.Series(uniques, dtype=object))
-    # Code -1 (a missing cell) takes the extra last slot: NA, no reason.
-    values = np.append(small.values.to_numpy(dtype=object), np.array([NA], dtype=object))[codes]
-    reasons = np.append(small.reasons.to_numpy(dtype=object), np.array([""], dtype=object))[codes]
+def _per_distinct(raw: pd.Series, fn: Callable[[pa.Array], Columns]) -> Normalised:
+    """Run `fn` over the column's distinct raw values only, then spread the answers back by
+    position: a column of 50,000 cells often holds a few hundred values (a status, the
+    caller's own number), and even an all-distinct one costs one factorize more."""
+    codes, uniques = pd.factorize(raw.array, use_na_sentinel=True)
+    values, reasons = fn(arrow_text.to_arrow(uniques))
+    if isinstance(values, np.ndarray):
+        values = arrow_text.to_arrow(values)
+    # Code -1 (a missing cell) is NA, with no reason.
+    spread = values.take(pa.array(codes, mask=codes < 0))
+    reasons = np.append(reasons, np.array([""], dtype=object))[codes]
     return Normalised(
-        pd.Series(values, index=raw.index, dtype=object),
+        arrow_text.to_series(spread, raw.index),
         pd.Series(reasons, index=raw.index, dtype=object),
     )
 
 
-def _each(values: pd.Series, fn: Callable[[str], tuple[str | None, str]]) -> Normalised:
+def _no_reasons(count: int) -> np.ndarray:
+    return np.full(count, "", dtype=object)
+
+
+def _each(distinct: pa.Array, fn: Callable[[str], tuple[str | None, str]]) -> Columns:
     """`fn` on each trimmed value; a blank one is NA with no reason."""
-    pairs = [
-        fn(text) if (text := _trim(v)) is not None else (NA, "")
-        for v in values.to_numpy(dtype=object)
-    ]
-    return Normalised(
-        pd.Series([p[0] for p in pairs], index=values.index, dtype=object),
-        pd.Series([p[1] for p in pairs], index=values.index, dtype=object),
+    trimmed = arrow_text.to_objects(arrow_text.trim_to_null(distinct))
+    return _unzip([fn(text) if text is not None else (NA, "") for text in trimmed])
+
+
+def _unzip(pairs: list[tuple[str | None, str]]) -> Columns:
+    return (
+        np.array([p[0] for p in pairs], dtype=object),
+        np.array([p[1] for p in pairs], dtype=object),
     )
 
 
 def identifiers(raw: pd.Series) -> Normalised:
-    """IDs are opaque: trimmed, never reinterpreted (no float, no leading zeros lost)."""
-    return _per_distinct(raw, _trimmed)
-
-
-def _trimmed(raw: pd.Series) -> Normalised:
-    return Normalised(_blank_to_na(raw), pd.Series("", index=raw.index, dtype=object))
-
-
-def _international(key: str) -> tuple[int, str] | None:
-    """`+<digits>` split at its country code without a parse: (country code, national digits),
-    or None when that is not so simple (leading zero, unknown code): then `parse` decides."""
-    if key[1] == "0":
-        return None  # no country code starts with 0 (int("046") would read as 46)
-    for size in (1, 2, 3):
-        code = int(key[1 : 1 + size]) if len(key) > size else 0
-        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
-            national = key[1 + size :]
-            if not national or national[0] == "0":
-                return None
-            return code, national
-    return None
+    """IDs are opaque: trimmed, never reinterpreted (no float, no leading zeros lost). Most IDs
+    are distinct, so this is the one normaliser that skips `_per_distinct`."""
+    values = arrow_text.trim_to_null(arrow_text.to_arrow(raw))
+    return Normalised(
+        arrow_text.to_series(values, raw.index),
+        pd.Series(_no_reasons(len(raw)), index=raw.index, dtype=object),
+    )
 
 
 @lru_cache(maxsize=256)
@@ -108,48 +100,113 @@ def _simple_national_prefix(region: str) -> tuple[int, str] | None:
     return int(meta.country_code), prefix
 
 
-def _national(key: str, region: str) -> tuple[int, str] | None:
+_NULL_TEXT = pa.scalar(None, arrow_text.TEXT)
+_CODE_OF = {str(code): code for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE}
+# A known country code, then national digits without a leading zero. Country codes are
+# prefix-free (ITU E.164), so the split is unambiguous.
+_SIMPLE_SPLIT = f"^\\+(?:{'|'.join(sorted(_CODE_OF))})[1-9]"
+
+
+def _both(*masks: pa.Array) -> pa.Array:
+    result = masks[0]
+    for mask in masks[1:]:
+        result = pc.and_(result, mask)
+    return pc.fill_null(result, False)
+
+
+def _starts_national(digits: pa.Array) -> pa.Array:
+    """National digits are non-empty and have no leading zero (a trunk prefix `parse` knows)."""
+    first = pc.utf8_slice_codeunits(digits, 0, 1)
+    return _both(pc.not_equal(first, ""), pc.not_equal(first, "0"))
+
+
+def _international_candidates(keys: pa.Array) -> pa.Array:
+    """`+<digits>` keys that split simply at a known country code, with national digits that
+    do not start with 0 (a trunk prefix): the key itself is the E.164 candidate. Null where
+    that is not so simple (`parse` decides)."""
+    simple = _both(
+        arrow_text.searches(keys, r"^\+[0-9]{4,17}$"),
+        arrow_text.searches(keys, _SIMPLE_SPLIT),
+    )
+    return pc.if_else(simple, keys, _NULL_TEXT)
+
+
+def _national_candidates(keys: pa.Array, region: str) -> pa.Array:
     """A national number in a region whose only parsing rule is a literal prefix is
     `+<country code><digits without that prefix>`; when that is a valid number, `parse` returns
     exactly it (it strips a prefix only to reach a viable number, and takes a country code off
-    only a number that is not already viable). None: ask `parse`."""
+    only a number that is not already viable). Null where `parse` must decide."""
     simple = _simple_national_prefix(region)
-    if simple is None or not key.isdigit():
-        return None
+    if simple is None:
+        return pa.nulls(len(keys), arrow_text.TEXT)
     code, prefix = simple
-    if prefix and key.startswith(prefix):
-        if prefix != str(code) and key.startswith(str(code)):
-            return None  # both rules could apply: parse knows their order
-        key = key[len(prefix) :]
-    if not key or key[0] == "0":
-        return None
-    return code, key
+    # At most 15 digits (E.164's longest), so a candidate's digits fit an int64 in `_Checked`.
+    usable = arrow_text.searches(keys, r"^[0-9]{1,15}$")
+    rest = keys
+    if prefix:
+        prefixed = pc.fill_null(pc.starts_with(keys, prefix), False)
+        if prefix != str(code):
+            # Both rules could apply: parse knows their order.
+            both = _both(prefixed, pc.starts_with(keys, str(code)))
+            usable = pc.and_(usable, pc.invert(both))
+        rest = pc.if_else(prefixed, pc.utf8_slice_codeunits(keys, len(prefix)), keys)
+    usable = _both(usable, _starts_national(rest))
+    head, glue = pa.scalar(f"+{code}", arrow_text.TEXT), pa.scalar("", arrow_text.TEXT)
+    candidates = pc.binary_join_element_wise(head, rest, glue)
+    return pc.if_else(usable, candidates, _NULL_TEXT)
 
 
-# Validity per number, not per spelling: `+1 503…`, `503…` and `1 503…` share one check. A plain
-# dict keyed by the E.164 digits as an int (country codes are prefix-free, so that is unique):
-# about 80 bytes a number, emptied when full, so memory stays flat on any file.
-_VALIDITY: dict[int, bool] = {}
-_VALIDITY_MAX = 1 << 18
+def _split(candidate: str) -> tuple[int, str]:
+    """A candidate (`+<known country code><national>`) at its country code."""
+    for end in (2, 3, 4):
+        code = _CODE_OF.get(candidate[1:end])
+        if code is not None:
+            return code, candidate[end:]
+    raise ValueError(f"no country code in {candidate!r}")
 
 
-def _is_valid(code: int, national: str) -> bool:
-    key = int(f"{code}{national}")
-    known = _VALIDITY.get(key)
-    if known is None:
-        known = phone_rules.is_valid(code, national)
-        if len(_VALIDITY) >= _VALIDITY_MAX:
-            _VALIDITY.clear()
-        _VALIDITY[key] = known
-    return known
+class _Checked:
+    """Numbers already checked: validity per number, not per spelling (`+1 503…`, `503…` and
+    `1 503…` share one check). The E.164 digits as sorted int64 keys, probed a chunk at a time
+    with `searchsorted`: a dict of 200,000 numbers cost a microsecond a lookup (every probe a
+    cache miss), and Arrow's `is_in` rebuilt its hash table every chunk. Emptied when full,
+    so memory stays flat on any file (9 bytes a number)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.clear()
+
+    def clear(self) -> None:
+        self.keys = np.empty(0, dtype=np.int64)
+        self.valid = np.empty(0, dtype=bool)
+
+    def valid_among(self, candidates: pa.Array) -> np.ndarray:
+        """Whether each E.164 candidate (`+` and at most 17 digits; null: none) is valid."""
+        present = _flags(pc.is_valid(candidates))
+        digits = pc.cast(pc.utf8_slice_codeunits(candidates, 1), pa.int64())
+        numbers = np.asarray(pc.fill_null(digits, 0).to_numpy(zero_copy_only=False))
+        at = np.minimum(np.searchsorted(self.keys, numbers), max(len(self.keys) - 1, 0))
+        found = present & (self.keys[at] == numbers) if len(self.keys) else np.zeros_like(present)
+        result = np.zeros(len(numbers), dtype=bool)
+        result[found] = self.valid[at[found]]
+        unknown = np.flatnonzero(present & ~found)
+        if len(unknown):
+            new, first = np.unique(numbers[unknown], return_index=True)
+            text = candidates.take(pa.array(unknown[first])).to_pylist()
+            flags = np.array([phone_rules.is_valid(*_split(c)) for c in text], dtype=bool)
+            result[unknown] = flags[np.searchsorted(new, numbers[unknown])]
+            self._add(new, flags)
+        return result
+
+    def _add(self, keys: np.ndarray, valid: np.ndarray) -> None:
+        if len(self.keys) + len(keys) > self.limit:
+            self.clear()
+        at = np.searchsorted(self.keys, keys)
+        self.keys = np.insert(self.keys, at, keys)
+        self.valid = np.insert(self.valid, at, valid)
 
 
-def e164(value: str, region: str) -> tuple[str | None, str]:
-    """One phone number (a key from `phone_key`) to E.164, or the reason it is not one."""
-    candidate = _international(value) if _PLUS_DIGITS.match(value) else _national(value, region)
-    if candidate is not None and _is_valid(*candidate):
-        return f"+{candidate[0]}{candidate[1]}", ""
-    return _parsed(value, region)
+_CHECKED = _Checked(limit=1 << 20)
 
 
 @lru_cache(maxsize=1 << 15)
@@ -164,22 +221,42 @@ def _parsed(value: str, region: str) -> tuple[str | None, str]:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), ""
 
 
-_PLUS_DIGITS = re.compile(r"^\+\d{4,17}$")
-# Punctuation phonenumbers ignores anyway; a value with anything else is parsed as written.
-_FORMATTING = re.compile(r"[\s().\-/]")
-_ONLY_FORMATTED_DIGITS = re.compile(r"^\+?[\d\s().\-/]+$")
+# Punctuation phonenumbers ignores anyway, and any whitespace; a value with anything else is
+# parsed as written. Digits are any decimal digits, as Python's `\d` (RE2 reads `\p{Nd}`).
+_PUNCTUATION = " ().-/"
+_FORMATTING = f"[{SPACE_CLASS}().\\-/]"
+_ONLY_FORMATTED_DIGITS = f"^\\+?[\\p{{Nd}}{SPACE_CLASS}().\\-/]+$"
 
 
-def phone_key(value: str) -> str:
+def phone_keys(text: pa.Array) -> pa.Array:
     """The same number written differently -> one key, so the validity check runs once:
     `(503) 708-1210` and `503.708.1210` both become `5037081210`."""
-    return _FORMATTING.sub("", value) if _ONLY_FORMATTED_DIGITS.match(value) else value
+    formatted = arrow_text.searches(text, _ONLY_FORMATTED_DIGITS)
+    # Literal removals cost a sixth of a regex replace; the regex cleans what is left
+    # (other whitespace), and leaves non-ASCII digits for `parse`.
+    stripped = text
+    for char in _PUNCTUATION:
+        stripped = pc.replace_substring(stripped, char, "")
+    if pc.any(_both(formatted, arrow_text.searches(stripped, "[^+0-9]"))).as_py():
+        stripped = pc.replace_substring_regex(stripped, _FORMATTING, "")
+    return pc.if_else(formatted, stripped, text)
 
 
 def phones(raw: pd.Series, region: str) -> Normalised:
-    return _per_distinct(
-        raw, lambda distinct: _each(distinct, lambda v: e164(phone_key(v), region))
-    )
+    return _per_distinct(raw, lambda distinct: _phones(distinct, region))
+
+
+def _phones(distinct: pa.Array, region: str) -> Columns:
+    keys = phone_keys(arrow_text.trim_to_null(distinct))
+    candidates = pc.coalesce(_international_candidates(keys), _national_candidates(keys, region))
+    valid = _CHECKED.valid_among(candidates)
+    values = arrow_text.to_objects(candidates)
+    values[~valid] = NA
+    reasons = _no_reasons(len(distinct))
+    key_cells = arrow_text.to_objects(keys)
+    for i in np.flatnonzero(~valid & _flags(pc.is_valid(keys))):
+        values[i], reasons[i] = _parsed(key_cells[i], region)
+    return values, reasons
 
 
 def status_key(value: str) -> str:
@@ -191,19 +268,17 @@ def statuses(raw: pd.Series, status_map: Mapping[str, str]) -> Normalised:
     return _per_distinct(raw, lambda distinct: _statuses(distinct, status_map))
 
 
-def _statuses(raw: pd.Series, status_map: Mapping[str, str]) -> Normalised:
-    present = _blank_to_na(raw)
-    keys = present.dropna().str.lower().str.replace(r"[\s_]+", "-", regex=True)
+def _statuses(distinct: pa.Array, status_map: Mapping[str, str]) -> Columns:
     table = {"cancelled": "canceled", **{s: s for s in CALL_STATUSES}, **status_map}
-    mapped = keys.map(table)
-    reasons = pd.Series("", index=raw.index, dtype=object)
-    unknown = mapped.isna()
-    reasons[unknown[unknown].index] = "not a call status (map it with --status-map)"
-    values = mapped.reindex(raw.index).astype(object)
-    return Normalised(values.where(values.notna(), NA), reasons)
+    return _each(distinct, lambda text: _status(text, table))
 
 
-_AWARE = re.compile(r"(?:Z|UTC|GMT|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
+def _status(text: str, table: Mapping[str, str]) -> tuple[str | None, str]:
+    mapped = table.get(status_key(text))
+    return (mapped, "") if mapped else (NA, "not a call status (map it with --status-map)")
+
+
+_ZONE_AT_END = r"(?i)(?:Z|UTC|GMT|[+-][0-9]{2}:?[0-9]{2})$"
 _HAS_YEAR = re.compile(r"\d{4}|\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2}\b")
 _US_FORMATS = (
     "%m/%d/%Y %I:%M %p",
@@ -235,72 +310,99 @@ def _parse_one(value: str, dayfirst: bool) -> pd.Timestamp | None:
         return None
 
 
-def _parse_naive(values: pd.Series, dayfirst: bool) -> pd.Series:
-    """Naive strings to naive timestamps: ISO 8601, then the usual US/EU layouts, then dateutil.
+# A zero-padded US/EU date with a 24-hour time, rewritten as ISO 8601 (`\\3-\\1-\\2\\4`): pandas
+# parses ISO 8601 in C, a `%m/%d/%Y` layout at a tenth of the speed. What this does not fit
+# (no padding, AM/PM, two-digit years) goes to the layouts.
+_PADDED_US = r"^([0-9]{2})/([0-9]{2})/([0-9]{4})( [0-9]{2}:[0-9]{2}(?::[0-9]{2})?)?$"
 
-    A layout is tried only on the strings of its shape (a `/`, AM/PM or not, as many `:`):
-    a string that fails a layout costs pandas ten times one that fits, and every US-style
-    string used to fail three layouts before reaching its own."""
-    out = pd.to_datetime(values, format="ISO8601", errors="coerce")
-    missing = out.isna()
-    if not missing.any():
-        return out
-    rest = values[missing]
-    shapes = np.array([_shape(v) for v in rest.to_numpy(dtype=object)], dtype=np.int64)
+
+def _parse_naive(
+    text: pa.Array, values: pd.Series, shapes: np.ndarray, dayfirst: bool
+) -> pd.Series:
+    """Naive strings to naive timestamps: ISO 8601, then the usual US/EU layouts (dateutil
+    comes after, in `_to_utc`). Each layout is tried only on the strings of its shape: a
+    string that fails a layout costs pandas ten times one that fits. A US/EU date (one or two
+    digits, then `/`) is never ISO 8601, which starts with the year."""
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    iso = shapes == _NOT_US_LIKE
+    if iso.any():
+        out[iso] = pd.to_datetime(values[iso], format="ISO8601", errors="coerce")
+    padded = _flags(arrow_text.searches(text, _PADDED_US)) & ~iso
+    if padded.any():
+        as_iso = pc.replace_substring_regex(
+            text.filter(padded), _PADDED_US, r"\3-\2-\1\4" if dayfirst else r"\3-\1-\2\4"
+        )
+        stamps = pd.to_datetime(arrow_text.to_objects(as_iso), format="ISO8601", errors="coerce")
+        out[padded] = np.asarray(stamps, dtype="datetime64[ns]")
     for fmt in _US_FORMATS:
-        shaped = shapes == _shape(fmt.replace("%p", "PM"))
-        shaped &= out[rest.index].isna().to_numpy()  # the first layout that fits wins
+        shaped = (shapes == _layout_shape(fmt)) & out.isna().to_numpy()
         if shaped.any():
             layout = _day_first(fmt) if dayfirst else fmt
-            out[rest.index[shaped]] = pd.to_datetime(rest[shaped], format=layout, errors="coerce")
+            out[shaped] = pd.to_datetime(values[shaped], format=layout, errors="coerce")
     return out
 
 
-def _shape(text: str) -> int:
-    """What a US/EU layout can match: -1 without a `/`, else colons * 2 + (ends in AM/PM)."""
-    if "/" not in text:
-        return -1
-    return text.count(":") * 2 + (text[-2:].upper() in ("AM", "PM"))
+_NOT_US_LIKE = -1
 
 
-def _is_aware(text: str) -> bool:
-    # Only the last six characters can hold a zone: searching whole strings cost 80 ms a chunk.
-    return ":" in text and _AWARE.search(text[-6:]) is not None
+def _layout_shape(fmt: str) -> int:
+    return fmt.count(":") * 2 + ("%p" in fmt)
 
 
-def _to_utc(values: pd.Series, timezone: str, dayfirst: bool) -> pd.Series:
-    """Date strings -> UTC timestamps (NaT where unparseable)."""
-    result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
-    aware = pd.Series([_is_aware(v) for v in values.to_numpy(dtype=object)], index=values.index)
+def _shapes(text: pa.Array) -> np.ndarray:
+    """What US/EU layout each cell can match: -1 unless it starts like one (one or two digits,
+    then `/`), else its colons * 2 + (ends in AM/PM), as `_layout_shape`."""
+    colons = pc.count_substring(text, ":").to_numpy(zero_copy_only=False).astype(np.int64)
+    ampm = _flags(arrow_text.searches(text, "[aApP][mM]$"))
+    us_like = _flags(arrow_text.searches(text, "^[0-9]{1,2}/"))
+    return np.where(us_like, colons * 2 + ampm, _NOT_US_LIKE)
+
+
+def _flags(mask: pa.Array) -> np.ndarray:
+    return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _aware(text: pa.Array) -> np.ndarray:
+    """Which cells end in a zone (`Z`, `UTC`, `+01:00`): those are not in --timezone."""
+    return _flags(_both(pc.match_substring(text, ":"), arrow_text.searches(text, _ZONE_AT_END)))
+
+
+def _to_utc(text: pa.Array, timezone: str, dayfirst: bool) -> pd.Series:
+    """Date strings (no nulls) -> UTC timestamps (NaT where unparseable). Assembled in a NumPy
+    array: masked assignment into a Series cost more than parsing."""
+    values = pd.Series(arrow_text.to_objects(text), dtype=object)
+    utc = np.full(len(values), np.datetime64("NaT"), dtype="datetime64[ns]")
+    aware = _aware(text)
     if aware.any():
         with contextlib.suppress(ValueError, pd.errors.OutOfBoundsDatetime):
-            result[aware] = pd.to_datetime(
-                values[aware], format="ISO8601", utc=True, errors="coerce"
-            )
+            stamps = pd.to_datetime(values[aware], format="ISO8601", utc=True, errors="coerce")
+            utc[aware] = stamps.dt.tz_localize(None).to_numpy()
     naive = ~aware
     if naive.any():
-        parsed = _parse_naive(values[naive], dayfirst)
+        local_text = text.filter(naive)
+        parsed = _parse_naive(local_text, values[naive], _shapes(local_text), dayfirst)
         local = parsed.dt.tz_localize(
             timezone,
             ambiguous=np.ones(len(parsed), dtype=bool),
             nonexistent="shift_forward",
         )
-        result[naive] = local.dt.tz_convert("UTC")
-    for key in result.index[result.isna()]:
-        stamp = _parse_one(values[key], dayfirst)
+        utc[naive] = local.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+    for at in np.flatnonzero(np.isnat(utc)).tolist():
+        stamp = _parse_one(str(values.iat[at]), dayfirst)
         if stamp is None:
             continue
         if stamp.tzinfo is None:
             stamp = stamp.tz_localize(timezone, ambiguous=True, nonexistent="shift_forward")
-        result[key] = stamp.tz_convert("UTC")
-    return result
+        utc[at] = stamp.tz_convert("UTC").tz_localize(None).to_datetime64()
+    return pd.Series(utc).dt.tz_localize("UTC")
 
 
-def format_utc(stamps: pd.Series) -> pd.Series:
-    """UTC timestamps as the API's `YYYY-MM-DDTHH:MM:SS.mmmZ`."""
-    millis = stamps.dt.tz_localize(None).to_numpy().astype("datetime64[ms]")
-    text = np.char.add(np.datetime_as_string(millis, unit="ms"), "Z")
-    return pd.Series(text, index=stamps.index, dtype=object)
+def format_utc(stamps: pd.Series) -> np.ndarray:
+    """UTC timestamps as the API's `YYYY-MM-DDTHH:MM:SS.mmmZ` (Arrow's cast prints
+    `YYYY-MM-DD HH:MM:SS.mmm`, ten times faster than NumPy's `datetime_as_string`)."""
+    millis = pa.array(stamps.dt.tz_localize(None).to_numpy().astype("datetime64[ms]"))
+    text = pc.replace_substring(pc.cast(millis, pa.string()), " ", "T")
+    return arrow_text.to_objects(pc.binary_join_element_wise(text, "Z", ""))
 
 
 def dates(raw: pd.Series, timezone: str, dayfirst: bool, now: pd.Timestamp) -> Normalised:
@@ -308,21 +410,22 @@ def dates(raw: pd.Series, timezone: str, dayfirst: bool, now: pd.Timestamp) -> N
     return _per_distinct(raw, lambda distinct: _dates(distinct, timezone, dayfirst, now))
 
 
-def _dates(raw: pd.Series, timezone: str, dayfirst: bool, now: pd.Timestamp) -> Normalised:
-    present = _blank_to_na(raw)
-    given = present.dropna()
-    values = pd.Series(np.full(len(raw), NA, dtype=object), index=raw.index)
-    reasons = pd.Series("", index=raw.index, dtype=object)
-    if given.empty:
-        return Normalised(values, reasons)
-    stamps = _to_utc(given, timezone, dayfirst)
-    parsed = stamps.notna()
-    future = parsed & (stamps > now)
+def _dates(distinct: pa.Array, timezone: str, dayfirst: bool, now: pd.Timestamp) -> Columns:
+    trimmed = arrow_text.trim_to_null(distinct)
+    values = np.full(len(distinct), NA, dtype=object)
+    reasons = _no_reasons(len(distinct))
+    given = _flags(pc.is_valid(trimmed))
+    if not given.any():
+        return values, reasons
+    stamps = _to_utc(trimmed.filter(given), timezone, dayfirst)
+    parsed = stamps.notna().to_numpy()
+    future = parsed & (stamps > now).to_numpy()
     good = parsed & ~future
-    values[good.index[good]] = format_utc(stamps[good]).to_numpy()
-    reasons[parsed.index[~parsed]] = "not a date"
-    reasons[future.index[future]] = "in the future"
-    return Normalised(values, reasons)
+    at = np.flatnonzero(given)
+    values[at[good]] = format_utc(stamps[good])
+    reasons[at[~parsed]] = "not a date"
+    reasons[at[future]] = "in the future"
+    return values, reasons
 
 
 _URL = re.compile(r"^https?://\S+$")

@@ -130,15 +130,20 @@ def _normalise(
 
 
 def _failures(reasons: pd.Series, column: str, values: pd.Series) -> pd.DataFrame:
-    bad = reasons != ""
+    bad = np.asarray(reasons.to_numpy(dtype=object) != "", dtype=bool)
+    if not bad.any():
+        return _NO_FAILURES
     return pd.DataFrame(
         {
             "row": reasons.index[bad].to_numpy(),
             "column": column,
-            "reason": reasons[bad].to_numpy(dtype=object),
-            "value": values[bad].to_numpy(dtype=object),
+            "reason": reasons.to_numpy(dtype=object)[bad],
+            "value": values.to_numpy(dtype=object)[bad],
         }
     )
+
+
+_NO_FAILURES = pd.DataFrame({"row": [], "column": [], "reason": [], "value": []})
 
 
 def _schema_failures(clean: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
@@ -156,7 +161,7 @@ def _schema_failures(clean: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
         columns = cases["column"].to_numpy(dtype=object)
         values = [raw.at[r, c] for r, c in zip(rows, columns, strict=True)]
         return pd.DataFrame({"row": rows, "column": columns, "reason": reasons, "value": values})
-    return pd.DataFrame({"row": [], "column": [], "reason": [], "value": []})
+    return _NO_FAILURES
 
 
 _COLUMN_ORDER = {name: i for i, name in enumerate((ROW, *FIELDS))}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import phonenumbers
+import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,6 +15,13 @@ from importer import normalise
 from schemas.call import CALL_STATUSES
 
 NOW = pd.Timestamp("2026-01-01T00:00:00Z")
+
+
+def cells(values: pd.Series) -> list[str | None]:
+    """A normalised column as Python values, None where NA."""
+    return [None if pd.isna(v) else str(v) for v in values]
+
+
 REGIONS = ["US", "GB", "DE", "FR", "AU", "CA", "IN", "BR"]
 
 
@@ -36,20 +45,20 @@ def phone_in_some_format(draw: st.DrawFn) -> tuple[str, str, str]:
 def test_any_format_of_a_valid_number_gives_its_e164(case: tuple[str, str, str]) -> None:
     region, text, e164 = case
     result = normalise.phones(pd.Series([text]), region)
-    assert result.values.tolist() == [e164]
+    assert cells(result.values) == [e164]
     assert result.reasons.tolist() == [""]
 
 
 @given(st.text(alphabet="abcxyz:@#", min_size=1, max_size=12))
 def test_text_without_digits_is_not_a_phone_number(text: str) -> None:
     result = normalise.phones(pd.Series([text]), "US")
-    assert result.values.tolist() == [None]
+    assert cells(result.values) == [None]
     assert result.reasons.iloc[0] in {"not a phone number", "not a valid phone number (region US)"}
 
 
 def test_empty_phone_is_na_without_reason() -> None:
     result = normalise.phones(pd.Series(["", "  "]), "US")
-    assert result.values.tolist() == [None, None]
+    assert cells(result.values) == [None, None]
     assert result.reasons.tolist() == ["", ""]
 
 
@@ -73,14 +82,14 @@ def test_every_layout_of_one_moment_gives_the_same_utc(moment: datetime, zone: s
     ]
     result = normalise.dates(pd.Series(layouts), zone, False, NOW)
     assert result.reasons.tolist() == [""] * len(layouts)
-    assert result.values.tolist() == [expected] * len(layouts)
+    assert cells(result.values) == [expected] * len(layouts)
 
 
 @given(st.integers(min_value=1, max_value=28), st.integers(min_value=1, max_value=12))
 def test_dayfirst_swaps_day_and_month(day: int, month: int) -> None:
     text = f"{day:02d}/{month:02d}/2024"
     result = normalise.dates(pd.Series([text]), "UTC", True, NOW)
-    assert result.values.tolist() == [f"2024-{month:02d}-{day:02d}T00:00:00.000Z"]
+    assert cells(result.values) == [f"2024-{month:02d}-{day:02d}T00:00:00.000Z"]
 
 
 def test_impossible_and_future_dates_are_invalid() -> None:
@@ -89,13 +98,13 @@ def test_impossible_and_future_dates_are_invalid() -> None:
     result = normalise.dates(
         pd.Series(["02/30/2024", "2024-13-01", future, "soon"]), "UTC", False, now
     )
-    assert result.values.tolist() == [None, None, None, None]
+    assert cells(result.values) == [None, None, None, None]
     assert result.reasons.tolist() == ["not a date", "not a date", "in the future", "not a date"]
 
 
 def test_naive_date_in_a_dst_gap_moves_forward() -> None:
     result = normalise.dates(pd.Series(["2024-03-10 02:30"]), "America/New_York", False, NOW)
-    assert result.values.tolist() == ["2024-03-10T07:00:00.000Z"]
+    assert cells(result.values) == ["2024-03-10T07:00:00.000Z"]
 
 
 spellings = st.sampled_from(CALL_STATUSES).flatmap(
@@ -112,14 +121,14 @@ spellings = st.sampled_from(CALL_STATUSES).flatmap(
 def test_status_spellings_fold_to_the_api_value(case: tuple[str, str]) -> None:
     status, spelling = case
     result = normalise.statuses(pd.Series([spelling]), {})
-    assert result.values.tolist() == [status]
+    assert cells(result.values) == [status]
 
 
 def test_cancelled_and_mapped_statuses() -> None:
     result = normalise.statuses(
         pd.Series(["Cancelled", "ringing", "in-progress", ""]), {"ringing": "no-answer"}
     )
-    assert result.values.tolist() == ["canceled", "no-answer", None, None]
+    assert cells(result.values) == ["canceled", "no-answer", None, None]
     assert result.reasons.tolist() == [
         "",
         "",
@@ -132,7 +141,7 @@ def test_attachments_split_on_any_separator() -> None:
     result = normalise.attachments(
         pd.Series(["https://a/1.mp3, https://a/2.mp3|https://a/3.mp3", "file.mp3"])
     )
-    assert result.values.tolist() == ["https://a/1.mp3 https://a/2.mp3 https://a/3.mp3", None]
+    assert cells(result.values) == ["https://a/1.mp3 https://a/2.mp3 https://a/3.mp3", None]
     assert result.reasons.tolist() == ["", "not a URL"]
 
 
@@ -176,13 +185,118 @@ def digit_strings(draw: st.DrawFn) -> tuple[str, str]:
     return prefix + base, region
 
 
+def _e164(value: str, region: str) -> str | None:
+    return cells(normalise.phones(pd.Series([value]), region).values)[0]
+
+
 @given(digit_strings())
 @settings(max_examples=600)
 def test_fast_paths_agree_with_phonenumbers(case: tuple[str, str]) -> None:
     value, region = case
-    assert normalise.e164(value, region)[0] == _reference(value, region)
+    assert _e164(value, region) == _reference(value, region)
+
+
+# What people and exports put between digits, including whitespace only Python calls space,
+# and digits that are not ASCII (Arabic-Indic, fullwidth): the fast paths must leave those to
+# phonenumbers, which reads them.
+SEPARATORS = [" ", "-", ".", "(", ")", "/", "\u00a0", "\u2003", "\u3000", "\x1f", "\t"]
+FOREIGN_DIGITS = str.maketrans("0123456789", "".join(chr(0x660 + d) for d in range(10)))
+
+
+@st.composite
+def spelled_numbers(draw: st.DrawFn) -> tuple[str, str]:
+    value, region = draw(digit_strings())
+    cuts = sorted(draw(st.lists(st.integers(1, max(1, len(value) - 1)), max_size=4)))
+    pieces = [value[i:j] for i, j in zip([0, *cuts], [*cuts, len(value)], strict=True)]
+    glue = [draw(st.sampled_from(SEPARATORS)) for _ in pieces]
+    spelled = "".join(p + g for p, g in zip(pieces, glue, strict=True))[: -len(glue[-1]) or None]
+    if draw(st.booleans()) and draw(st.integers(0, 9)) == 0:
+        spelled = spelled.translate(FOREIGN_DIGITS)
+    return spelled, region
+
+
+def _key(value: str) -> str:
+    """What the tool promises beyond phonenumbers: whitespace of any kind and `().-/` between
+    digits are formatting, removed before the number is read."""
+    value = value.strip()
+    if re.fullmatch(r"\+?[\d\s().\-/]+", value):
+        return re.sub(r"[\s().\-/]", "", value)
+    return value
+
+
+@given(st.lists(spelled_numbers(), min_size=1, max_size=20))
+@settings(max_examples=300)
+def test_a_column_of_spellings_agrees_with_phonenumbers_cell_by_cell(
+    cases: list[tuple[str, str]],
+) -> None:
+    # One region per column, as in a run; mixed spellings exercise every branch at once.
+    region = cases[0][1]
+    values = [value for value, _ in cases]
+    result = normalise.phones(pd.Series(values), region)
+    expected = [_reference(_key(v), region) for v in values]
+    assert cells(result.values) == expected
+    assert [reason == "" for reason in result.reasons] == [e is not None for e in expected]
 
 
 def test_a_leading_zero_is_not_part_of_a_country_code() -> None:
     # Found by a wider sweep: "+046..." must not be read as Sweden's +46.
-    assert normalise.e164("+0462345678", "CA")[0] == _reference("+0462345678", "CA") is None
+    assert _e164("+0462345678", "CA") == _reference("+0462345678", "CA") is None
+
+
+def test_overlong_numbers_are_invalid_not_a_crash() -> None:
+    values = ["1" * 30, "+" + "4" * 25, "9" * 16, "+1" + "2" * 16]
+    result = normalise.phones(pd.Series(values), "US")
+    assert cells(result.values) == [_reference(v, "US") for v in values] == [None] * 4
+
+
+def test_country_codes_are_prefix_free() -> None:
+    # The vectorised split tries 1, 2 and 3 digits at once and relies on at most one matching.
+    codes = {str(c) for c in phonenumbers.COUNTRY_CODE_TO_REGION_CODE}
+    assert not [c for c in codes for d in codes if c != d and d.startswith(c)]
+
+
+@given(
+    st.integers(0, 99),
+    st.integers(0, 99),
+    st.integers(1900, 2100),
+    st.one_of(st.none(), st.tuples(st.integers(0, 99), st.integers(0, 99))),
+    st.booleans(),
+)
+def test_padded_us_dates_read_as_their_layout_reads_them(
+    first: int, second: int, year: int, time: tuple[int, int] | None, dayfirst: bool
+) -> None:
+    # The ISO 8601 rewrite of `mm/dd/yyyy HH:MM` must accept exactly what the layout accepts.
+    text = f"{first:02d}/{second:02d}/{year}" + (f" {time[0]:02d}:{time[1]:02d}" if time else "")
+    layout = "%m/%d/%Y" + (" %H:%M" if time else "")
+    if dayfirst:
+        layout = layout.replace("%m/%d", "%d/%m")
+    expected = pd.to_datetime(pd.Series([text]), format=layout, errors="coerce").iloc[0]
+    values = pd.Series([text], dtype=object)
+    got = normalise._parse_naive(
+        pa.array([text]), values, normalise._shapes(pa.array([text])), dayfirst
+    ).iloc[0]
+    assert (pd.isna(got) and pd.isna(expected)) or got == expected
+
+
+@given(
+    st.lists(
+        st.lists(
+            st.one_of(
+                st.none(),
+                st.builds(lambda d: f"+1{d}", st.integers(2_000_000_000, 9_999_999_999)),
+                st.sampled_from(["+12015550123", "+442079460958", "+15555550100"]),
+            ),
+            max_size=8,
+        ),
+        max_size=5,
+    )
+)
+def test_checked_numbers_answer_as_phonenumbers_across_chunks_and_clears(
+    chunks: list[list[str | None]],
+) -> None:
+    checked = normalise._Checked(limit=4)  # tiny: it empties itself often
+    for chunk in chunks:
+        got = checked.valid_among(pa.array(chunk, pa.large_string())).tolist()
+        assert got == [
+            c is not None and phonenumbers.is_valid_number(phonenumbers.parse(c)) for c in chunk
+        ]

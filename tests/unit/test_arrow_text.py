@@ -1,0 +1,49 @@
+"""Arrow's text kernels must give Python's answers wherever the normalisers use them."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from hypothesis import given
+from hypothesis import strategies as st
+
+from importer import arrow_text
+
+# Text with every kind of whitespace Python knows and the characters around it.
+spaced_text = st.text(
+    alphabet=st.one_of(st.sampled_from(arrow_text.WHITESPACE), st.characters(), st.just("a")),
+    max_size=12,
+)
+
+
+def test_whitespace_is_exactly_what_python_strips() -> None:
+    everything = (chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
+    assert {c for c in everything if c.isspace()} == set(arrow_text.WHITESPACE)
+
+
+def test_the_space_class_means_the_same_in_python_and_in_re2() -> None:
+    probe = [*arrow_text.WHITESPACE, "a", "0", "\u200b", "\ufeff", "\u00ad"]
+    pattern = f"^[{arrow_text.SPACE_CLASS}]$"
+    in_re2 = arrow_text.searches(pa.array(probe), pattern).to_pylist()
+    assert in_re2 == [re.match(pattern, c) is not None for c in probe]
+    assert in_re2 == [c.isspace() for c in probe]
+
+
+@given(st.lists(st.one_of(st.none(), spaced_text), max_size=20))
+def test_trim_to_null_is_strip_with_blank_as_null(cells: list[str | None]) -> None:
+    trimmed = arrow_text.trim_to_null(arrow_text.to_arrow(np.array(cells, dtype=object)))
+    assert trimmed.to_pylist() == [(c.strip() or None) if c is not None else None for c in cells]
+
+
+def test_to_arrow_takes_object_and_arrow_backed_columns_alike() -> None:
+    cells = ["a", None, "", "ü"]
+    as_objects = pd.Series([*cells, float("nan")], dtype=object)
+    as_arrow = pd.Series([*cells, None], dtype=pd.StringDtype("pyarrow", na_value=np.nan))
+    expected = ["a", None, "", "ü", None]
+    assert arrow_text.to_arrow(as_objects).to_pylist() == expected
+    assert arrow_text.to_arrow(as_arrow).to_pylist() == expected
+    assert arrow_text.to_objects(arrow_text.to_arrow(as_arrow)).tolist() == expected
