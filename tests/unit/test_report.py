@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import pandas as pd
+from hypothesis import given
+from hypothesis import strategies as st
 
 from importer.report import error_reasons, read_results_summary, render_html, results_summary_text
-from importer.results import RESULT_COLUMNS, CsvAppender, spreadsheet_safe
+from importer.results import RESULT_COLUMNS, CsvAppender, csv_lines, spreadsheet_safe
 
 
 def results_file(tmp_path: Path) -> Path:
@@ -126,3 +130,18 @@ def test_error_reasons_drop_the_values() -> None:
         "to: not a phone number",
         "date: required",
     ]
+
+
+csv_text = st.text(alphabet=st.sampled_from(list('ab ,"\n\rü\t;')), max_size=8)
+
+
+@given(st.lists(st.tuples(st.integers(0, 10**9), csv_text, csv_text), min_size=1, max_size=12))
+def test_csv_lines_read_back_as_written_and_match_pandas(rows: list[tuple[int, str, str]]) -> None:
+    frame = pd.DataFrame(rows, columns=["row", "a", "b"])
+    text = csv_lines(frame)
+    read = list(csv.reader(io.StringIO(text, newline="")))
+    assert read == [[str(n), a, b] for n, a, b in rows]
+    if not any("\r" in a + b for _, a, b in rows):
+        # Byte for byte what `DataFrame.to_csv` wrote before (it leaves a lone CR unquoted).
+        expected = frame.to_csv(index=False, header=False, lineterminator="\n")
+        assert text == expected
