@@ -147,7 +147,10 @@ def test_ctrl_c_stops_cleanly_writes_results_and_resumes(
     data = make_calls(tmp_path / "c.csv", 200)
     results = tmp_path / "out.csv"
     proc = _start_run(data, results, box, "--rate", "50/1s", "--concurrency", "4")
-    time.sleep(2.0)
+    # Interrupt mid-send, not by the clock: start-up time varies with the machine.
+    deadline = time.monotonic() + 60
+    while len(box.calls()) < 10 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 3, err
