@@ -11,23 +11,35 @@ from schemas.call import CallBody, OutboundCallBody
 
 
 def build_bodies(clean: pd.DataFrame) -> list[OutboundCallBody]:
-    """One body per row of a valid, normalised frame; fields without a value are left out."""
+    """One body per row of a valid, normalised frame; fields without a value are left out.
+    Walks plain column lists: `to_dict("records")` cost 11 us a row on Arrow-backed columns."""
+    columns = {name: clean[name].tolist() for name in clean.columns}
     bodies: list[OutboundCallBody] = []
-    for record in clean.to_dict("records"):
+    for conversation, provider, alt, date, attachments, to, from_, status in zip(
+        columns["conversation_id"],
+        columns["conversation_provider_id"],
+        columns["alt_id"],
+        columns["date"],
+        columns["attachments"],
+        columns["to"],
+        columns["from"],
+        columns["status"],
+        strict=True,
+    ):
         body: OutboundCallBody = {
             "type": "Call",
-            "conversationId": record["conversation_id"],
-            "conversationProviderId": record["conversation_provider_id"],
+            "conversationId": conversation,
+            "conversationProviderId": provider,
         }
-        if _present(record["alt_id"]):
-            body["altId"] = record["alt_id"]
-        if _present(record["date"]):
-            body["date"] = record["date"]
-        if _present(record["attachments"]):
-            body["attachments"] = record["attachments"].split(" ")
-        call: CallBody = {"to": record["to"], "from": record["from"]}
-        if _present(record["status"]):
-            call["status"] = record["status"]
+        if _present(alt):
+            body["altId"] = alt
+        if _present(date):
+            body["date"] = date
+        if _present(attachments):
+            body["attachments"] = attachments.split(" ")
+        call: CallBody = {"to": to, "from": from_}
+        if _present(status):
+            call["status"] = status
         body["call"] = call
         bodies.append(body)
     return bodies
