@@ -14,6 +14,7 @@ import codecs
 import csv
 import io
 import re
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -219,6 +220,14 @@ def _read_header(path: Path, encoding: str, delimiter: str) -> list[str]:
     return headers
 
 
+# Records with too many cells are learnt from pandas' ParserWarnings, caught with
+# `warnings.catch_warnings`, which is process-wide: a block that another thread enters and
+# leaves while a chunk is parsed (pandas enters them internally, hundreds a chunk) puts the
+# old hooks back, and a bad record would go unreported. Threads that run pandas while chunks
+# are read elsewhere (the send loop reads ahead in a worker thread) hold this lock around it.
+PANDAS_LOCK = threading.Lock()
+
+
 def read_chunks(source: Source, chunk_size: int) -> Iterator[RawChunk]:
     """Yield the file's data rows in order, in chunks of about `chunk_size` rows.
 
@@ -241,7 +250,7 @@ def read_chunks(source: Source, chunk_size: int) -> Iterator[RawChunk]:
             encoding="utf-8",
         )
         while True:
-            with warnings.catch_warnings(record=True) as caught:
+            with PANDAS_LOCK, warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", pd.errors.ParserWarning)
                 try:
                     frame = next(chunks)

@@ -28,7 +28,7 @@ from importer.client import Answer, LeadConnectorClient, Verdict
 from importer.config import LoadOptions, NormaliseOptions, SendOptions
 from importer.journal import Journal, Plan, journal_path
 from importer.limiter import RateLimiter
-from importer.load import Source, open_source
+from importer.load import PANDAS_LOCK, Source, open_source
 from importer.payload import build_bodies, fingerprint
 from importer.results import RESULT_COLUMNS, CsvAppender, OutcomeCounts
 from importer.validate import CheckedChunk, check_chunks
@@ -246,8 +246,9 @@ async def _import(
         while (chunk := await upcoming) is not None:
             upcoming = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
             frame = await _process_chunk(chunk, state)
-            writer.append(frame)
-            counts.add(frame["outcome"])
+            with PANDAS_LOCK:
+                writer.append(frame)
+                counts.add(frame["outcome"])
     except BaseException:
         writer.abandon()
         raise
@@ -274,21 +275,24 @@ async def _import(
 
 
 async def _process_chunk(chunk: CheckedChunk, state: _Loop) -> pd.DataFrame:
-    valid = chunk.valid.to_numpy()
-    n = len(valid)
-    use = chunk.clean.where(np.broadcast_to(valid[:, None], chunk.clean.shape), chunk.raw)
-    outcome = np.where(valid, "", "invalid").astype(object)
-    message_id = np.full(n, "", dtype=object)
-    http_status = np.full(n, "", dtype=object)
-    attempts = np.zeros(n, dtype=np.int64)
-    error = chunk.errors.to_numpy(dtype=object).copy()
-    positions = np.flatnonzero(valid)
+    """Plan, send, and the chunk's result lines. The pandas work holds `PANDAS_LOCK` (the next
+    chunk is being read meanwhile); no request is in flight while it does."""
+    with PANDAS_LOCK:
+        valid = chunk.valid.to_numpy()
+        n = len(valid)
+        use = chunk.clean.where(np.broadcast_to(valid[:, None], chunk.clean.shape), chunk.raw)
+        outcome = np.where(valid, "", "invalid").astype(object)
+        message_id = np.full(n, "", dtype=object)
+        http_status = np.full(n, "", dtype=object)
+        attempts = np.zeros(n, dtype=np.int64)
+        error = chunk.errors.to_numpy(dtype=object).copy()
+        positions = np.flatnonzero(valid)
+        bodies = build_bodies(chunk.clean.iloc[positions]) if len(positions) else []
+        rows = chunk.raw.index.to_numpy()[positions].tolist()
     if len(positions) < n:
         state.done("invalid", n - len(positions))
     if len(positions):
-        bodies = build_bodies(chunk.clean.iloc[positions])
         fps = [fingerprint(b) for b in bodies]
-        rows = chunk.raw.index.to_numpy()[positions].tolist()
         plans = state.journal.plan(rows, fps, state.send.retry_uncertain)
         outcomes: dict[int, _RowResult] = {}
         to_send: list[tuple[int, OutboundCallBody, str, Plan]] = []
@@ -307,22 +311,23 @@ async def _process_chunk(chunk: CheckedChunk, state: _Loop) -> pd.DataFrame:
             http_status[pos] = "" if result.http_status is None else str(result.http_status)
             attempts[pos] = result.attempts
             error[pos] = result.error
-    return pd.DataFrame(
-        {
-            "row": chunk.raw.index.to_numpy(),
-            "outcome": outcome,
-            "message_id": message_id,
-            "conversation_id": use["conversation_id"].to_numpy(dtype=object),
-            "http_status": http_status,
-            "attempts": attempts,
-            "error": error,
-            "alt_id": use["alt_id"].to_numpy(dtype=object),
-            "to": use["to"].to_numpy(dtype=object),
-            "from": use["from"].to_numpy(dtype=object),
-            "status": use["status"].to_numpy(dtype=object),
-            "date": use["date"].to_numpy(dtype=object),
-        }
-    )
+    with PANDAS_LOCK:
+        return pd.DataFrame(
+            {
+                "row": chunk.raw.index.to_numpy(),
+                "outcome": outcome,
+                "message_id": message_id,
+                "conversation_id": use["conversation_id"].to_numpy(dtype=object),
+                "http_status": http_status,
+                "attempts": attempts,
+                "error": error,
+                "alt_id": use["alt_id"].to_numpy(dtype=object),
+                "to": use["to"].to_numpy(dtype=object),
+                "from": use["from"].to_numpy(dtype=object),
+                "status": use["status"].to_numpy(dtype=object),
+                "date": use["date"].to_numpy(dtype=object),
+            }
+        )
 
 
 async def _send_all(
