@@ -132,7 +132,9 @@ def resolve_column_map(pairs: Sequence[str]) -> dict[str, str]:
     return mapping
 
 
-def _status_key(value: str) -> str:
+def status_key(value: str) -> str:
+    """A status as compared: trimmed, lower-case, runs of spaces and `_` as one `-`; used for
+    the column's values and for `--status-map`'s keys alike."""
     return re.sub(r"[\s_]+", "-", value.strip().lower())
 
 
@@ -140,12 +142,12 @@ def resolve_status_map(pairs: Sequence[str]) -> dict[str, str]:
     """Keys are folded like the column's values: `--status-map In_Progress=answered` works."""
     out: dict[str, str] = {}
     for key, value in parse_pairs(pairs, "--status-map").items():
-        target = _status_key(value)
+        target = status_key(value)
         if target not in CALL_STATUSES:
             raise UsageError(
                 f"--status-map {key}={value}: {value!r} is not one of {', '.join(CALL_STATUSES)}"
             )
-        out[_status_key(key)] = target
+        out[status_key(key)] = target
     return out
 
 

@@ -25,6 +25,7 @@ from dateutil import parser as dateparser
 
 from importer import arrow_text, phone_rules
 from importer.arrow_text import SPACE_CLASS
+from importer.config import status_key
 from schemas.call import CALL_STATUSES
 
 NA = None
@@ -224,8 +225,9 @@ def _parsed(value: str, region: str) -> tuple[str | None, str]:
 # Punctuation phonenumbers ignores anyway, and any whitespace; a value with anything else is
 # parsed as written. Digits are any decimal digits, as Python's `\d` (RE2 reads `\p{Nd}`).
 _PUNCTUATION = " ().-/"
-_FORMATTING = f"[{SPACE_CLASS}().\\-/]"
-_ONLY_FORMATTED_DIGITS = f"^\\+?[\\p{{Nd}}{SPACE_CLASS}().\\-/]+$"
+_FORMAT_CHARS = SPACE_CLASS + re.escape(_PUNCTUATION.strip())
+_FORMATTING = f"[{_FORMAT_CHARS}]"
+_ONLY_FORMATTED_DIGITS = f"^\\+?[\\p{{Nd}}{_FORMAT_CHARS}]+$"
 
 
 def phone_keys(text: pa.Array) -> pa.Array:
@@ -257,10 +259,6 @@ def _phones(distinct: pa.Array, region: str) -> Columns:
     for i in np.flatnonzero(~valid & _flags(pc.is_valid(keys))):
         values[i], reasons[i] = _parsed(key_cells[i], region)
     return values, reasons
-
-
-def status_key(value: str) -> str:
-    return re.sub(r"[\s_]+", "-", value.strip().lower())
 
 
 def statuses(raw: pd.Series, status_map: Mapping[str, str]) -> Normalised:

@@ -130,14 +130,15 @@ def _normalise(
 
 
 def _failures(reasons: pd.Series, column: str, values: pd.Series) -> pd.DataFrame:
-    bad = np.asarray(reasons.to_numpy(dtype=object) != "", dtype=bool)
+    why = reasons.to_numpy(dtype=object)
+    bad = np.asarray(why != "", dtype=bool)
     if not bad.any():
         return _NO_FAILURES
     return pd.DataFrame(
         {
             "row": reasons.index[bad].to_numpy(),
             "column": column,
-            "reason": reasons.to_numpy(dtype=object)[bad],
+            "reason": why[bad],
             "value": values.to_numpy(dtype=object)[bad],
         }
     )
