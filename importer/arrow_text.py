@@ -12,6 +12,7 @@ are ASCII only (a value with other digits is left to the slow path, which knows 
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 import numpy as np
@@ -32,12 +33,24 @@ def _class_body(chars: str) -> str:
 SPACE_CLASS: Final = _class_body(WHITESPACE)
 
 
+# A UTF-16 surrogate on its own: a Python str can hold one (a JSON escape such as "\ud800",
+# a file name's undecodable byte), but UTF-8 cannot, so Arrow, SQLite and our CSV files refuse it.
+_LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD, as a decoder with `errors="replace"`
+    marks what it could not read."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
 TEXT: Final = pa.large_string()  # what pandas' Arrow-backed `str` columns hold
 STR: Final = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' `str` dtype, on Arrow
 
 
 def to_arrow(values: pd.Series | pd.api.extensions.ExtensionArray | np.ndarray) -> pa.Array:
-    """Text cells as an Arrow string array; a cell that is not a str (NaN, None) is null.
+    """Text cells as an Arrow string array; a cell that is not a str (NaN, None) is null, and a
+    lone surrogate becomes U+FFFD.
     An Arrow-backed column is taken as it is, without a round trip through Python objects."""
     if isinstance(values, pd.Series):
         values = values.array
@@ -47,6 +60,16 @@ def to_arrow(values: pd.Series | pd.api.extensions.ExtensionArray | np.ndarray) 
             array = array.combine_chunks()
         return array.cast(TEXT)
     cells = np.asarray(values, dtype=object)
+    try:
+        return _from_objects(cells)
+    except UnicodeEncodeError:
+        # Never from a file (the loader decodes with errors="replace"), but a caller's str may
+        # hold a lone surrogate: it becomes U+FFFD rather than a crash.
+        mended = [without_surrogates(v) if isinstance(v, str) else v for v in cells]
+        return _from_objects(np.array(mended, dtype=object))
+
+
+def _from_objects(cells: np.ndarray) -> pa.Array:
     try:
         # str, None and NaN only (what pandas reads and the normalisers write): no Python loop.
         return pa.array(cells, type=TEXT, from_pandas=True)

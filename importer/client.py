@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from importer.arrow_text import without_surrogates
 from importer.config import Secret
 from schemas.call import OutboundCallBody
 
@@ -84,13 +85,14 @@ def classify(status: int, text: str, limits: Limits = Limits()) -> Answer:
     """An HTTP answer -> what happened to the call. Pure: the unit tests' main target."""
     try:
         body: Any = json.loads(text) if text else None
-        message = api_message(body)
+        # JSON may escape a lone surrogate ("\ud800"), which the journal and results cannot store.
+        message = without_surrogates(api_message(body))
     except ValueError:
         body, message = None, text[:200].strip()  # not JSON: a proxy's page, keep its start
     if 200 <= status < 300:
         message_id = body.get("messageId") if isinstance(body, dict) else None
         if message_id:
-            return Answer(Verdict.CREATED, status, str(message_id), "", limits)
+            return Answer(Verdict.CREATED, status, without_surrogates(str(message_id)), "", limits)
         return Answer(Verdict.UNCERTAIN, status, "", "2xx answer without a messageId", limits)
     error = f"HTTP {status}: {message}" if message else f"HTTP {status}"
     if status == 429:

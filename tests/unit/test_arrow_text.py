@@ -36,7 +36,18 @@ def test_the_space_class_means_the_same_in_python_and_in_re2() -> None:
 @given(st.lists(st.one_of(st.none(), spaced_text), max_size=20))
 def test_trim_to_null_is_strip_with_blank_as_null(cells: list[str | None]) -> None:
     trimmed = arrow_text.trim_to_null(arrow_text.to_arrow(np.array(cells, dtype=object)))
-    assert trimmed.to_pylist() == [(c.strip() or None) if c is not None else None for c in cells]
+    expected = [
+        (arrow_text.without_surrogates(c).strip() or None) if c is not None else None for c in cells
+    ]
+    assert trimmed.to_pylist() == expected
+
+
+def test_a_lone_surrogate_becomes_a_replacement_character_not_a_crash() -> None:
+    # UTF-8 cannot hold U+D800..U+DFFF alone; hypothesis found "\ud800" crashing to_arrow in CI.
+    cells = np.array(["a\ud800b", None, 5, "\udfff", "ok"], dtype=object)
+    assert arrow_text.to_arrow(cells).to_pylist() == ["a\ufffdb", None, None, "\ufffd", "ok"]
+    assert arrow_text.to_arrow(cells[[0, 3]]).to_pylist() == ["a\ufffdb", "\ufffd"]
+    assert arrow_text.without_surrogates("\ud83d\ude00 \U0001f600") == "\ufffd\ufffd \U0001f600"
 
 
 def test_to_arrow_takes_object_and_arrow_backed_columns_alike() -> None:

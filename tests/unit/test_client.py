@@ -67,6 +67,15 @@ def test_classify(status: int, body: object, verdict: Verdict, error: str) -> No
     assert answer.error == error
 
 
+def test_a_lone_surrogate_in_json_becomes_a_replacement_character() -> None:
+    # json.dumps escapes it as "\ud800"; a str holding it cannot go to SQLite or a UTF-8 file.
+    created = classify(201, json.dumps({"messageId": "ab\ud800"}))
+    assert created.message_id == "ab\ufffd"
+    refused = classify(422, json.dumps({"message": ["bad \udc80 phone"]}))
+    assert refused.error == "HTTP 422: bad \ufffd phone"
+    assert refused.error.encode("utf-8")
+
+
 def test_non_json_body_keeps_its_text() -> None:
     assert classify(502, "<html>Bad gateway</html>").error == "HTTP 502: <html>Bad gateway</html>"
 
