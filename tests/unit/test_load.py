@@ -236,19 +236,25 @@ def test_ids_stay_text(tmp_path: Path) -> None:
 @given(
     st.lists(st.text(alphabet='ab,é€\r\n"', max_size=30), max_size=20),
     st.integers(min_value=1, max_value=64),
+    st.booleans(),
 )
-def test_end_marked_stream_never_returns_more_than_asked(lines: list[str], size: int) -> None:
+def test_end_marked_stream_never_returns_more_than_asked(
+    lines: list[str], size: int, cr_lines: bool
+) -> None:
     """pandas keeps what a read returns beyond its size and prepends it to the next read; a
     stream that overshoots made that carry-over grow without end (reading went quadratic)."""
     text = "\n".join(lines)
-    stream = _EndMarked(io.StringIO(text, newline=""), ",")
+    stream = _EndMarked(io.StringIO(text, newline=""), ",", cr_lines=cr_lines)
     parts = []
     while block := stream.read(size):
         assert len(block) <= size
         parts.append(block)
-    marked = text.replace("\r\n", "\n")
-    if marked.endswith("\r"):
-        marked = marked[:-1] + "\n"
+    if cr_lines:
+        marked = text.replace("\r", "\n")
+    else:
+        marked = text.replace("\r\n", "\n")
+        if marked.endswith("\r"):
+            marked = marked[:-1] + "\n"
     if marked and not marked.endswith("\n"):
         marked += "\n"
     expected = marked.replace("\n", "," + SENTINEL + "\n")
@@ -261,3 +267,23 @@ def test_a_file_ending_in_a_carriage_return_keeps_its_last_row(tmp_path: Path) -
     rows = rows_of(write(tmp_path, text))
     assert rows["conversation_id"].tolist() == ["c1", "c2"]
     assert rows["problem"].tolist() == ["", ""]
+
+
+def test_classic_mac_line_ends_read_as_the_same_rows(tmp_path: Path) -> None:
+    # Excel's "Macintosh" CSV ends lines with a bare CR; it once failed: "could not read a header".
+    text = (
+        HEADER
+        + GOOD.format(i=1)
+        + '"c\n2",p1,+15037081210,+15037081211,2024-03-10T10:00:00Z\n'
+        + "\n"
+        + "c3,p1,+15037081210,+15037081211,2024-03-10T10:00:00Z,extra\n"
+        + "c4,p1\n"
+        + GOOD.format(i=5)
+    )
+    lf = rows_of(write(tmp_path, text, "lf.csv"))
+    # The long record is kept as a row, empty, with its problem.
+    assert lf["conversation_id"].tolist() == ["c1", "c\n2", "", "c4", "c5"]
+    assert lf["problem"].tolist() == ["", "", "too many cells", "too few cells", ""]
+    for name, ending in [("crlf.csv", "\r\n"), ("cr.csv", "\r")]:
+        rows = rows_of(write(tmp_path, text.replace("\n", ending), name))
+        pd.testing.assert_frame_equal(rows, lf)
