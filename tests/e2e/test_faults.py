@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import random
+import re
 import signal
 import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.e2e.conftest import CLI, Sandbox, cli_env, make_calls, run_cli
@@ -156,8 +159,6 @@ def test_ctrl_c_stops_cleanly_writes_results_and_resumes(
     assert proc.returncode == 3, err
     assert "stopped early: interrupted" in out
     assert "Traceback" not in err
-    import csv
-
     with results.open() as f:
         rows = list(csv.DictReader(f))
     outcomes = Counter(r["outcome"] for r in rows)
@@ -183,3 +184,33 @@ def test_rerun_after_editing_rows_sends_only_the_corrected_rows(
     assert Counter(r["outcome"] for r in second.rows()) == {"created": 20}
     assert len(box.calls()) == 20
     assert second.code == 0
+
+
+def test_wait_daily_waits_at_the_cap_instead_of_stopping_and_ctrl_c_still_ends_it(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    box = sandbox("--daily", "5")
+    data = make_calls(tmp_path / "c.csv", 10)
+    results = tmp_path / "out.csv"
+    started = datetime.now(UTC)
+    proc = _start_run(data, results, box, "--rate", "1000/1s", "--concurrency", "1", "--wait-daily")
+    deadline = time.monotonic() + 60
+    while len(box.calls()) < 5 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(2)
+    # Waiting for the reset (00:00 UTC), not exiting with 3 and not sending past the cap.
+    assert proc.poll() is None
+    assert len(box.calls()) == 5
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err
+    assert "Traceback" not in err
+    waiting = re.search(r"daily limit reached: waiting until (\S+ \S+) UTC", out + err)
+    assert waiting, out + err
+    reset = datetime.strptime(waiting.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+    assert (reset.hour, reset.minute) == (0, 0)
+    assert started < reset <= datetime.now(UTC) + timedelta(days=1)
+    assert "stopped early: interrupted" in out
+    with results.open() as f:
+        rows = list(csv.DictReader(f))
+    assert Counter(r["outcome"] for r in rows) == {"created": 5, "pending": 5}
