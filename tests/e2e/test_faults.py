@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import random
 import re
 import signal
@@ -13,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.e2e.conftest import CLI, Sandbox, cli_env, make_calls, run_cli
+from tests.e2e.conftest import CLI, Ran, Sandbox, cli_env, make_calls, run_cli
 
 
 def _start_run(data: Path, results: Path, box: Sandbox, *options: str) -> subprocess.Popen[str]:
@@ -34,6 +33,14 @@ def _start_run(data: Path, results: Path, box: Sandbox, *options: str) -> subpro
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def _wait_for_calls(box: Sandbox, proc: subprocess.Popen[str], count: int) -> None:
+    """Until the sandbox holds `count` calls (or the run ended, or a minute passed): acting
+    mid-send by the calls, not by the clock, since start-up time varies with the machine."""
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and len(box.calls()) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def _in_flight(journal: Path) -> int:
@@ -67,9 +74,7 @@ def test_kill_9_at_random_moments_loses_nothing_and_posts_nothing_twice(
         proc = _start_run(data, results, box, *options)
         # Mid-send, at a random point: after 5 to 40 more calls have arrived (a kill timed by
         # the clock alone can land in start-up, where nothing is in flight).
-        target = before + rng.randint(5, 40)
-        while proc.poll() is None and len(box.calls()) < target:
-            time.sleep(0.01)
+        _wait_for_calls(box, proc, before + rng.randint(5, 40))
         time.sleep(rng.uniform(0, 0.05))
         if proc.poll() is not None:
             break
@@ -150,17 +155,13 @@ def test_ctrl_c_stops_cleanly_writes_results_and_resumes(
     data = make_calls(tmp_path / "c.csv", 200)
     results = tmp_path / "out.csv"
     proc = _start_run(data, results, box, "--rate", "50/1s", "--concurrency", "4")
-    # Interrupt mid-send, not by the clock: start-up time varies with the machine.
-    deadline = time.monotonic() + 60
-    while len(box.calls()) < 10 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+    _wait_for_calls(box, proc, 10)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 3, err
     assert "stopped early: interrupted" in out
     assert "Traceback" not in err
-    with results.open() as f:
-        rows = list(csv.DictReader(f))
+    rows = Ran(proc.returncode, out, err, results).rows()
     outcomes = Counter(r["outcome"] for r in rows)
     assert len(rows) == 200 and outcomes["created"] > 0 and outcomes["pending"] > 0
     assert set(outcomes) <= {"created", "pending"}
@@ -194,9 +195,7 @@ def test_wait_daily_waits_at_the_cap_instead_of_stopping_and_ctrl_c_still_ends_i
     results = tmp_path / "out.csv"
     started = datetime.now(UTC)
     proc = _start_run(data, results, box, "--rate", "1000/1s", "--concurrency", "1", "--wait-daily")
-    deadline = time.monotonic() + 60
-    while len(box.calls()) < 5 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+    _wait_for_calls(box, proc, 5)
     time.sleep(2)
     # Waiting for the reset (00:00 UTC), not exiting with 3 and not sending past the cap.
     assert proc.poll() is None
@@ -211,6 +210,5 @@ def test_wait_daily_waits_at_the_cap_instead_of_stopping_and_ctrl_c_still_ends_i
     assert (reset.hour, reset.minute) == (0, 0)
     assert started < reset <= datetime.now(UTC) + timedelta(days=1)
     assert "stopped early: interrupted" in out
-    with results.open() as f:
-        rows = list(csv.DictReader(f))
+    rows = Ran(proc.returncode, out, err, results).rows()
     assert Counter(r["outcome"] for r in rows) == {"created": 5, "pending": 5}
