@@ -8,11 +8,8 @@ the per-cell text work runs in Arrow (`importer.arrow_text`), Python only where 
 
 from __future__ import annotations
 
-import contextlib
 import re
-import warnings
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -21,11 +18,11 @@ import pandas as pd
 import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
-from dateutil import parser as dateparser
 
 from importer import arrow_text, phone_rules
 from importer.arrow_text import SPACE_CLASS
 from importer.config import status_key
+from importer.dates import to_utc
 from schemas.call import CALL_STATUSES
 
 NA = None
@@ -276,123 +273,8 @@ def _status(text: str, table: Mapping[str, str]) -> tuple[str | None, str]:
     return (mapped, "") if mapped else (NA, "not a call status (map it with --status-map)")
 
 
-_ZONE_AT_END = r"(?i)(?:Z|UTC|GMT|[+-][0-9]{2}:?[0-9]{2})$"
-_HAS_YEAR = re.compile(r"\d{4}|\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2}\b")
-_US_FORMATS = (
-    "%m/%d/%Y %I:%M %p",
-    "%m/%d/%Y %I:%M:%S %p",
-    "%m/%d/%Y %H:%M",
-    "%m/%d/%Y %H:%M:%S",
-    "%m/%d/%Y",
-    "%m/%d/%y %I:%M %p",
-    "%m/%d/%y %H:%M",
-    "%m/%d/%y",
-)
-_EPOCH_DEFAULT = datetime(2000, 1, 1)
-
-
-def _day_first(fmt: str) -> str:
-    return fmt.replace("%m/%d", "%d/%m")
-
-
-def _parse_one(value: str, dayfirst: bool) -> pd.Timestamp | None:
-    """The slow path for what no fixed format matched (RFC 2822, month names, ...)."""
-    if not _HAS_YEAR.search(value):
-        return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            parsed = dateparser.parse(value, dayfirst=dayfirst, default=_EPOCH_DEFAULT)
-        return pd.Timestamp(parsed)
-    except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime):
-        return None
-
-
-# A zero-padded US/EU date with a 24-hour time, rewritten as ISO 8601 (`\\3-\\1-\\2\\4`): pandas
-# parses ISO 8601 in C, a `%m/%d/%Y` layout at a tenth of the speed. What this does not fit
-# (no padding, AM/PM, two-digit years) goes to the layouts.
-_PADDED_US = r"^([0-9]{2})/([0-9]{2})/([0-9]{4})( [0-9]{2}:[0-9]{2}(?::[0-9]{2})?)?$"
-
-
-def _parse_naive(
-    text: pa.Array, values: pd.Series, shapes: np.ndarray, dayfirst: bool
-) -> pd.Series:
-    """Naive strings to naive timestamps: ISO 8601, then the usual US/EU layouts (dateutil
-    comes after, in `_to_utc`). Each layout is tried only on the strings of its shape: a
-    string that fails a layout costs pandas ten times one that fits. A US/EU date (one or two
-    digits, then `/`) is never ISO 8601, which starts with the year."""
-    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
-    iso = shapes == _NOT_US_LIKE
-    if iso.any():
-        out[iso] = pd.to_datetime(values[iso], format="ISO8601", errors="coerce")
-    padded = _flags(arrow_text.searches(text, _PADDED_US)) & ~iso
-    if padded.any():
-        as_iso = pc.replace_substring_regex(
-            text.filter(padded), _PADDED_US, r"\3-\2-\1\4" if dayfirst else r"\3-\1-\2\4"
-        )
-        stamps = pd.to_datetime(arrow_text.to_objects(as_iso), format="ISO8601", errors="coerce")
-        out[padded] = np.asarray(stamps, dtype="datetime64[ns]")
-    for fmt in _US_FORMATS:
-        shaped = (shapes == _layout_shape(fmt)) & out.isna().to_numpy()
-        if shaped.any():
-            layout = _day_first(fmt) if dayfirst else fmt
-            out[shaped] = pd.to_datetime(values[shaped], format=layout, errors="coerce")
-    return out
-
-
-_NOT_US_LIKE = -1
-
-
-def _layout_shape(fmt: str) -> int:
-    return fmt.count(":") * 2 + ("%p" in fmt)
-
-
-def _shapes(text: pa.Array) -> np.ndarray:
-    """What US/EU layout each cell can match: -1 unless it starts like one (one or two digits,
-    then `/`), else its colons * 2 + (ends in AM/PM), as `_layout_shape`."""
-    colons = pc.count_substring(text, ":").to_numpy(zero_copy_only=False).astype(np.int64)
-    ampm = _flags(arrow_text.searches(text, "[aApP][mM]$"))
-    us_like = _flags(arrow_text.searches(text, "^[0-9]{1,2}/"))
-    return np.where(us_like, colons * 2 + ampm, _NOT_US_LIKE)
-
-
 def _flags(mask: pa.Array) -> np.ndarray:
     return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
-
-
-def _aware(text: pa.Array) -> np.ndarray:
-    """Which cells end in a zone (`Z`, `UTC`, `+01:00`): those are not in --timezone."""
-    return _flags(_both(pc.match_substring(text, ":"), arrow_text.searches(text, _ZONE_AT_END)))
-
-
-def _to_utc(text: pa.Array, timezone: str, dayfirst: bool) -> pd.Series:
-    """Date strings (no nulls) -> UTC timestamps (NaT where unparseable). Assembled in a NumPy
-    array: masked assignment into a Series cost more than parsing."""
-    values = pd.Series(arrow_text.to_objects(text), dtype=object)
-    utc = np.full(len(values), np.datetime64("NaT"), dtype="datetime64[ns]")
-    aware = _aware(text)
-    if aware.any():
-        with contextlib.suppress(ValueError, pd.errors.OutOfBoundsDatetime):
-            stamps = pd.to_datetime(values[aware], format="ISO8601", utc=True, errors="coerce")
-            utc[aware] = stamps.dt.tz_localize(None).to_numpy()
-    naive = ~aware
-    if naive.any():
-        local_text = text.filter(naive)
-        parsed = _parse_naive(local_text, values[naive], _shapes(local_text), dayfirst)
-        local = parsed.dt.tz_localize(
-            timezone,
-            ambiguous=np.ones(len(parsed), dtype=bool),
-            nonexistent="shift_forward",
-        )
-        utc[naive] = local.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
-    for at in np.flatnonzero(np.isnat(utc)).tolist():
-        stamp = _parse_one(str(values.iat[at]), dayfirst)
-        if stamp is None:
-            continue
-        if stamp.tzinfo is None:
-            stamp = stamp.tz_localize(timezone, ambiguous=True, nonexistent="shift_forward")
-        utc[at] = stamp.tz_convert("UTC").tz_localize(None).to_datetime64()
-    return pd.Series(utc).dt.tz_localize("UTC")
 
 
 def format_utc(stamps: pd.Series) -> np.ndarray:
@@ -404,7 +286,8 @@ def format_utc(stamps: pd.Series) -> np.ndarray:
 
 
 def dates(raw: pd.Series, timezone: str, dayfirst: bool, now: pd.Timestamp) -> Normalised:
-    """Mixed formats in one column; naive values are in `timezone`; the future is invalid."""
+    """Mixed formats in one column; naive values are in `timezone`; zones written in a cell
+    are read by their meaning; only 1970 to `now` is a call's date (see `importer.dates`)."""
     return _per_distinct(raw, lambda distinct: _dates(distinct, timezone, dayfirst, now))
 
 
@@ -415,14 +298,11 @@ def _dates(distinct: pa.Array, timezone: str, dayfirst: bool, now: pd.Timestamp)
     given = _flags(pc.is_valid(trimmed))
     if not given.any():
         return values, reasons
-    stamps = _to_utc(trimmed.filter(given), timezone, dayfirst)
-    parsed = stamps.notna().to_numpy()
-    future = parsed & (stamps > now).to_numpy()
-    good = parsed & ~future
+    stamps, why = to_utc(trimmed.filter(given), timezone, dayfirst, now)
+    good = ~np.isnat(stamps)
     at = np.flatnonzero(given)
-    values[at[good]] = format_utc(stamps[good])
-    reasons[at[~parsed]] = "not a date"
-    reasons[at[future]] = "in the future"
+    values[at[good]] = format_utc(pd.Series(stamps[good]).dt.tz_localize("UTC"))
+    reasons[at[~good]] = np.where(why[~good] == "", "not a date", why[~good])
     return values, reasons
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from importer import normalise
+from importer import arrow_text, normalise
 from importer.config import NormaliseOptions
 from importer.load import RawChunk, Source, read_chunks
 from schemas.call import FIELDS, CallRow
@@ -117,16 +117,41 @@ def _normalise(
     provider = raw["conversation_provider_id"]
     if options.provider_id:
         provider = provider.where(provider.str.strip() != "", options.provider_id)
-    return {
-        "conversation_id": normalise.identifiers(raw["conversation_id"]),
-        "conversation_provider_id": normalise.identifiers(provider),
-        "to": normalise.phones(raw["to"], options.region),
-        "from": normalise.phones(raw["from"], options.region),
-        "date": normalise.dates(raw["date"], options.timezone, options.dayfirst, now),
-        "status": normalise.statuses(raw["status"], options.status_map),
-        "alt_id": normalise.identifiers(raw["alt_id"]),
-        "attachments": normalise.attachments(raw["attachments"]),
+    steps: dict[str, tuple[Callable[[pd.Series], normalise.Normalised], pd.Series]] = {
+        "conversation_id": (normalise.identifiers, raw["conversation_id"]),
+        "conversation_provider_id": (normalise.identifiers, provider),
+        "to": (lambda col: normalise.phones(col, options.region), raw["to"]),
+        "from": (lambda col: normalise.phones(col, options.region), raw["from"]),
+        "date": (
+            lambda col: normalise.dates(col, options.timezone, options.dayfirst, now),
+            raw["date"],
+        ),
+        "status": (lambda col: normalise.statuses(col, options.status_map), raw["status"]),
+        "alt_id": (normalise.identifiers, raw["alt_id"]),
+        "attachments": (normalise.attachments, raw["attachments"]),
     }
+    return {name: _guarded(fn, column) for name, (fn, column) in steps.items()}
+
+
+def _guarded(
+    fn: Callable[[pd.Series], normalise.Normalised], column: pd.Series
+) -> normalise.Normalised:
+    """A normaliser that raises on a chunk is run again value by value, so that the cells that
+    make it raise become their rows' errors and the rest of the file goes on."""
+    try:
+        return fn(column)
+    except Exception:  # any failure of a normaliser is a cell's problem, not the run's
+        pass
+    values = pd.Series(np.nan, index=column.index, dtype=arrow_text.STR)
+    reasons = pd.Series("", index=column.index, dtype=object)
+    for value in column.unique():
+        at = (column == value).to_numpy()
+        try:
+            one = fn(pd.Series([value], dtype=column.dtype))
+            values[at], reasons[at] = one.values.iloc[0], one.reasons.iloc[0]
+        except Exception as exc:
+            reasons[at] = f"could not be read ({type(exc).__name__})"
+    return normalise.Normalised(values, reasons)
 
 
 def _failures(reasons: pd.Series, column: str, values: pd.Series) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from importer import normalise
+from importer import dates, normalise
 from schemas.call import CALL_STATUSES
 
 NOW = pd.Timestamp("2026-01-01T00:00:00Z")
@@ -272,8 +272,8 @@ def test_padded_us_dates_read_as_their_layout_reads_them(
         layout = layout.replace("%m/%d", "%d/%m")
     expected = pd.to_datetime(pd.Series([text]), format=layout, errors="coerce").iloc[0]
     values = pd.Series([text], dtype=object)
-    got = normalise._parse_naive(
-        pa.array([text]), values, normalise._shapes(pa.array([text])), dayfirst
+    got = dates._parse_naive(
+        pa.array([text]), values, dates._shapes(pa.array([text])), dayfirst
     ).iloc[0]
     assert (pd.isna(got) and pd.isna(expected)) or got == expected
 
