@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import numpy as np
 import pandas as pd
@@ -27,9 +27,14 @@ import pandas as pd
 from importer.columns import match_columns
 from importer.config import LoadOptions
 from importer.errors import InputError
+from importer.paths import check_input
 from schemas.call import FIELDS
 
 SENTINEL = "\x1f<end-of-record>"
+# Stands in for a physical line longer than the bound; documented in the README.
+MAX_LINE_CHARS = 1 << 20
+LONG_LINE = "\x1f<line-too-long>"
+MAX_COLUMNS = 2_000
 DELIMITERS = (",", ";", "\t", "|")
 _SNIFF_BYTES = 64 * 1024
 _READ_CHARS = 256 * 1024
@@ -121,7 +126,8 @@ class _EndMarked(io.BufferedIOBase):
         self._cr_lines = cr_lines
         self._suffix = delimiter + SENTINEL + "\n"
         self._carry = ""
-        self._last = "\n"
+        self._tail = ""  # the start of a line whose end has not been read yet
+        self._skipping = False  # inside a line over the bound: dropped up to its end
         self._done = False
         self._pending = b""
         self.saw_quote = False
@@ -129,6 +135,10 @@ class _EndMarked(io.BufferedIOBase):
 
     def readable(self) -> bool:
         return True
+
+    def read1(self, size: int = -1) -> bytes:
+        """What `io.TextIOWrapper` asks for: the slow path after a parse break reads through one."""
+        return self.read(size)
 
     def read(self, size: int | None = -1) -> bytes:
         want = size if size is not None and size >= 0 else None
@@ -144,53 +154,67 @@ class _EndMarked(io.BufferedIOBase):
         return data[:want] if want is not None else data
 
     def _marked(self, size: int) -> str:
-        """Up to `size` characters of the file (and their sentinels); '' at the end."""
-        if self._done:
-            return ""
-        fresh = self._raw.read(size)
-        if self._cr_lines:
-            # Every CR ends a line, as in Python's universal newlines; none is left to hold back.
-            fresh = fresh.replace("\r", "\n")
-        # A held-back "\r" at the end of the file ends its last line.
-        block = self._carry + fresh if fresh or not self._carry else "\n"
-        self._carry = ""
-        if not block:
-            self._done = True
-            # A last line without a newline still gets its sentinel.
-            return "" if self._last == "\n" else self._suffix
-        if block.endswith("\r"):
-            block, self._carry = block[:-1], "\r"
-            if not block:
-                return self._marked(size)
-        if '"' in block:
-            self.saw_quote = True
-        if "\ufffd" in block:
-            self.saw_undecodable = True
-        block = block.replace("\r\n", "\n")
-        self._last = block[-1]
-        return block.replace("\n", self._suffix)
+        """Up to about `size` characters of the file's complete lines, each with its sentinel;
+        '' at the end. A line is handed on only once it is complete, so that one longer than
+        `MAX_LINE_CHARS` can be replaced by a marker record in bounded memory (a 300 MB file
+        of NULs is one line)."""
+        while not self._done:
+            fresh = self._raw.read(size)
+            if self._cr_lines:
+                # Every CR ends a line, as in Python's universal newlines; none is held back.
+                fresh = fresh.replace("\r", "\n")
+            if not fresh:
+                self._done = True
+                # A held-back "\r" ends the last line; a last line without one still ends.
+                text = self._tail + ("\n" if self._carry or self._tail else "")
+                self._tail = self._carry = ""
+                return self._complete("" if self._skipping else text)
+            text, self._carry = self._carry + fresh, ""
+            if text.endswith("\r"):
+                text, self._carry = text[:-1], "\r"
+            if '"' in text:
+                self.saw_quote = True
+            if "\ufffd" in text:
+                self.saw_undecodable = True
+            text = text.replace("\r\n", "\n")
+            if self._skipping:
+                cut = text.find("\n")
+                if cut < 0:
+                    continue
+                text, self._skipping = text[cut + 1 :], False
+            text = self._tail + text
+            last = text.rfind("\n")
+            complete, self._tail = text[: last + 1], text[last + 1 :]
+            if len(self._tail) > MAX_LINE_CHARS:
+                self._tail, self._skipping = "", True
+                complete += LONG_LINE + "\n"
+            if complete:
+                return self._complete(complete)
+        return ""
+
+    def _complete(self, lines: str) -> str:
+        """Complete lines with their sentinels, any over the bound replaced by the marker
+        (short text cannot hold such a line: the common case costs one comparison)."""
+        if len(lines) > MAX_LINE_CHARS:
+            lines = "\n".join(
+                LONG_LINE if len(line) > MAX_LINE_CHARS else line for line in lines.split("\n")
+            )
+        return lines.replace("\n", self._suffix)
 
 
 def open_source(path: Path, options: LoadOptions, *, provider_id_given: bool) -> Source:
     """Sniff, read the header and map it; every reason the file cannot be used is an InputError."""
     source = str(path)
+    check_input(path)
     try:
         with path.open("rb") as handle:
             sample = handle.read(_SNIFF_BYTES)
-    except FileNotFoundError:
-        raise InputError(f"{source}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{source}: is a directory, not a CSV file") from None
     except OSError as exc:
         raise InputError(f"{source}: cannot be read ({exc.strerror})") from None
     if not sample.strip():
         raise InputError(f"{source}: the file is empty")
     encoding = options.encoding or sniff_encoding(sample, len(sample) < _SNIFF_BYTES)
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise InputError(f"--encoding {encoding!r} is not a known encoding") from None
-    text = sample.decode(encoding, errors="replace")
+    text = _decode_sample(source, sample, encoding, whole=len(sample) < _SNIFF_BYTES)
     delimiter = options.delimiter or sniff_delimiter(text)
     # pandas ends a line at a bare CR too, but the end-of-record sentinel goes before each LF.
     cr_lines = "\r" in text and "\n" not in text
@@ -201,6 +225,21 @@ def open_source(path: Path, options: LoadOptions, *, provider_id_given: bool) ->
         headers, options.column_map, provider_id_given=provider_id_given, source=source
     )
     return Source(path, encoding, delimiter, tuple(headers), mapping, cr_lines)
+
+
+def _decode_sample(source: str, sample: bytes, encoding: str, *, whole: bool) -> str:
+    """The first bytes as text; an encoding that is not a text encoding (`rot13`, `hex`) or that
+    cannot start reading this file (UTF-16 without its byte-order mark) is the user's error."""
+    try:
+        info = codecs.lookup(encoding)
+    except LookupError:
+        raise InputError(f"--encoding {encoding!r} is not a known encoding") from None
+    if not getattr(info, "_is_text_encoding", True):
+        raise InputError(f"--encoding {encoding!r} is not a text encoding")
+    try:
+        return codecs.getincrementaldecoder(encoding)(errors="replace").decode(sample, final=whole)
+    except UnicodeError as exc:
+        raise InputError(f"{source}: cannot be read as {encoding} ({exc})") from None
 
 
 def _read_header(path: Path, encoding: str, delimiter: str, cr_lines: bool) -> list[str]:
@@ -218,10 +257,20 @@ def _read_header(path: Path, encoding: str, delimiter: str, cr_lines: bool) -> l
             raise InputError(f"{path}: no header row") from None
         except pd.errors.ParserError as exc:
             raise InputError(f"{path}: cannot be parsed as CSV: {_short(exc)}") from None
+        except UnicodeError as exc:
+            raise InputError(f"{path}: cannot be read as {encoding} ({exc})") from None
     headers = [str(c) for c in frame.columns]
+    if headers and headers[0] == LONG_LINE:
+        raise InputError(
+            f"{path}: the first line is longer than {MAX_LINE_CHARS:,} characters; not a CSV header"
+        )
     if not headers or headers[-1] != SENTINEL:
         raise InputError(f"{path}: could not read a header row")
     headers = headers[:-1]
+    if len(headers) > MAX_COLUMNS:
+        raise InputError(
+            f"{path}: the header has {len(headers):,} columns (at most {MAX_COLUMNS:,})"
+        )
     if not any(h.strip() and not h.startswith("Unnamed:") for h in headers):
         raise InputError(f"{path}: the first row is not a header")
     return headers
@@ -239,7 +288,10 @@ def read_chunks(source: Source, chunk_size: int) -> Iterator[RawChunk]:
     """Yield the file's data rows in order, in chunks of about `chunk_size` rows.
 
     Blank lines are skipped and not numbered (as spreadsheets import them); every other record
-    becomes exactly one row, readable or with a problem. A file with no data rows is an error.
+    becomes exactly one row, readable or with a problem. Where pandas' parser gives up (an
+    unclosed quote), the rest is read record by record with Python's csv module, so the rows
+    before the break keep their place and the rest are rows that could not be read. A file
+    with no data rows is an error.
     """
     reader = _ChunkAssembler(source)
     yielded = 0
@@ -256,6 +308,7 @@ def read_chunks(source: Source, chunk_size: int) -> Iterator[RawChunk]:
             engine="c",
             encoding="utf-8",
         )
+        broken = False
         while True:
             with PANDAS_LOCK, warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", pd.errors.ParserWarning)
@@ -263,10 +316,10 @@ def read_chunks(source: Source, chunk_size: int) -> Iterator[RawChunk]:
                     frame = next(chunks)
                 except StopIteration:
                     frame = None
-                except pd.errors.ParserError as exc:
-                    raise InputError(
-                        f"{source.path}: cannot be parsed as CSV: {_short(exc)}"
-                    ) from None
+                except (pd.errors.ParserError, UnicodeError):
+                    frame, broken = None, True
+            if broken:
+                break
             for warning in caught:
                 for match in _BAD_LINE.finditer(str(warning.message)):
                     reader.bad_record(int(match.group(1)) - 2, int(match.group(3)) - 1)
@@ -278,8 +331,92 @@ def read_chunks(source: Source, chunk_size: int) -> Iterator[RawChunk]:
                 yield chunk
             if frame is None:
                 break
+    if broken:
+        for chunk in _read_rest_slowly(source, reader, chunk_size):
+            yielded += len(chunk.frame)
+            yield chunk
     if yielded == 0:
         raise InputError(f"{source.path}: has a header but no data rows")
+
+
+def _read_rest_slowly(
+    source: Source, reader: _ChunkAssembler, chunk_size: int
+) -> Iterator[RawChunk]:
+    """From the first record pandas did not hand over: Python's csv module over the same marked
+    stream, so records split and end exactly as pandas saw them. At a record it cannot read
+    either, every non-blank line from there to the end is a row of its own that could not be
+    read, so the count of rows stays that of the file's lines."""
+    csv.field_size_limit(max(csv.field_size_limit(), 2 * MAX_LINE_CHARS))
+    width = len(source.headers)
+    columns = [*source.headers, SENTINEL]
+    start = reader.next_record
+    with source.path.open(encoding=source.encoding, errors="replace", newline="") as raw:
+        marked = io.TextIOWrapper(
+            cast(IO[bytes], _EndMarked(raw, source.delimiter, cr_lines=source.cr_lines)),
+            encoding="utf-8",
+            newline="",
+        )
+        records = csv.reader(marked, delimiter=source.delimiter, strict=True)
+        next(records, None)  # the header
+        pending: list[list[str]] = []
+        index, lines_before = 0, records.line_num
+        try:
+            for record in records:
+                if index >= start:
+                    if len(record) > width + 1:
+                        reader.bad_record(index, len(record) - 1)
+                    else:
+                        pending.append(record + [""] * (width + 1 - len(record)))
+                    if len(pending) >= chunk_size:
+                        yield from _assembled(reader, pending, columns)
+                        pending = []
+                index += 1
+                lines_before = records.line_num
+            failure = ""
+        except csv.Error as exc:
+            failure = str(exc)
+        yield from _assembled(reader, pending, columns)
+        last = reader.assemble(None, embedded_newlines=True)  # long records after the rest
+        if last is not None and len(last.frame):
+            yield last
+    if failure:
+        why = _CSV_FAILURES.get(failure, failure)
+        yield from reader.unreadable(_lines_after(source, lines_before), why, chunk_size)
+
+
+def _assembled(
+    reader: _ChunkAssembler, records: list[list[str]], columns: list[str]
+) -> Iterator[RawChunk]:
+    frame = pd.DataFrame(records, columns=range(len(columns)), dtype="str")
+    frame.columns = pd.Index(columns)
+    chunk = reader.assemble(frame, embedded_newlines=True)
+    if chunk is not None and len(chunk.frame):
+        chunk.undecodable = True  # the slow path is rare: every cell is checked for U+FFFD
+        yield chunk
+
+
+def _lines_after(source: Source, skip: int) -> int:
+    """Non-blank physical lines of the file after its first `skip` lines (header included)."""
+    ends = b"\r" if source.cr_lines else b"\n"
+    count = seen = 0
+    empty = True  # the current line holds nothing but whitespace so far
+    with source.path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            parts = block.split(ends)
+            for i, part in enumerate(parts):
+                if part.strip():
+                    empty = False
+                if i < len(parts) - 1:  # this part ends a line
+                    seen += 1
+                    if seen > skip and not empty:
+                        count += 1
+                    empty = True
+    if not empty and seen >= skip:  # a last line without an end
+        count += 1
+    return count
+
+
+_CSV_FAILURES = {"unexpected end of data": "an unclosed quote runs to the end of the file"}
 
 
 def _short(exc: Exception) -> str:
@@ -295,6 +432,26 @@ class _ChunkAssembler:
         self._next_record = 0  # 0-based index of the next data record, blank lines included
         self._next_row = 1
         self._bad: list[tuple[int, int]] = []  # (record index, cells), sorted
+
+    @property
+    def next_record(self) -> int:
+        """The 0-based index of the first data record not assembled yet (blank lines count)."""
+        return self._next_record
+
+    def unreadable(self, lines: int, why: str, chunk_size: int) -> Iterator[RawChunk]:
+        """`lines` rows that could not be read, numbered on from the last row assembled."""
+        first = self._next_row
+        detail = f"the file stops parsing at row {first}: {why}"
+        for start in range(0, lines, chunk_size):
+            n = min(chunk_size, lines - start)
+            index = pd.RangeIndex(self._next_row, self._next_row + n, name="row")
+            self._next_row += n
+            frame = pd.DataFrame({field: [""] * n for field in FIELDS}, index=index, dtype="str")
+            yield RawChunk(
+                frame=frame,
+                problems=pd.Series("cannot be read", index=index, dtype=object),
+                details=pd.Series(detail, index=index, dtype=object),
+            )
 
     def bad_record(self, record: int, cells: int) -> None:
         self._bad.append((record, cells))
@@ -357,6 +514,13 @@ class _ChunkAssembler:
                 problem[i] = "too few cells"
                 detail[i] = f"{cells[i]} of {self._width}"
             values = values.mask(values == SENTINEL, "")
+        long_line = (values.iloc[:, 0] == LONG_LINE).to_numpy()
+        if long_line.any():
+            for i in np.flatnonzero(long_line):
+                problem[i] = "line too long"
+                detail[i] = f"over {MAX_LINE_CHARS:,} characters"
+            blank &= ~long_line
+            values = values.mask(values == LONG_LINE, "")
         if embedded_newlines:
             marker = self._source.delimiter + SENTINEL + "\n"
             values = values.apply(

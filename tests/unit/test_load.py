@@ -13,9 +13,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from importer import load
 from importer.config import LoadOptions, NormaliseOptions
 from importer.errors import InputError, UsageError
 from importer.load import (
+    LONG_LINE,
     PANDAS_LOCK,
     SENTINEL,
     _EndMarked,
@@ -287,3 +289,63 @@ def test_classic_mac_line_ends_read_as_the_same_rows(tmp_path: Path) -> None:
     for name, ending in [("crlf.csv", "\r\n"), ("cr.csv", "\r")]:
         rows = rows_of(write(tmp_path, text.replace("\n", ending), name))
         pd.testing.assert_frame_equal(rows, lf)
+
+
+@given(
+    st.lists(st.text(alphabet="ab,é\r", max_size=12), max_size=15),
+    st.integers(min_value=1, max_value=8),
+    st.integers(min_value=1, max_value=40),
+)
+def test_a_line_over_the_bound_becomes_one_marker_line(
+    lines: list[str], bound: int, size: int
+) -> None:
+    """Bounded memory on any file: a physical line longer than the bound is never held whole;
+    it reaches pandas as one marker record, and every other line as it was."""
+    text = "\n".join(lines) + "\n"
+    original = load.MAX_LINE_CHARS
+    load.MAX_LINE_CHARS = bound
+    try:
+        stream = _EndMarked(io.StringIO(text, newline=""), ",")
+        got = b""
+        while block := stream.read(size):
+            got += block
+    finally:
+        load.MAX_LINE_CHARS = original
+    expected = [
+        (LONG_LINE if len(line) > bound else line) + "," + SENTINEL
+        for line in text.replace("\r\n", "\n").split("\n")[:-1]
+    ]
+    assert got.decode("utf-8").split("\n")[:-1] == expected
+
+
+@given(
+    st.integers(min_value=2, max_value=11),
+    st.integers(min_value=1, max_value=13),
+    st.sampled_from(["\n", "\r\n"]),
+)
+def test_after_a_parse_break_the_rows_before_it_read_as_pandas_reads_them(
+    tmp_path_factory: pytest.TempPathFactory, broken_at: int, chunk_size: int, ending: str
+) -> None:
+    """pandas gives up on a whole chunk at an unclosed quote; the rows of that chunk before the
+    break are read again with the csv module, in place, and every line after it is a row that
+    could not be read."""
+    records = [GOOD.format(i=i) for i in range(12)]
+    records[1] = '"c\n1",p1,+15037081210,+15037081211,2024-03-10T10:00:00Z\n'  # two lines
+    records[3] = "c3,p1\n"  # too few cells
+    records[7] = "\n"  # blank: not a row
+    records[8] = GOOD.format(i=8).rstrip("\n") + ",extra\n"  # too many cells
+    clean = write(
+        tmp_path_factory.mktemp("clean"), (HEADER + "".join(records)).replace("\n", ending)
+    )
+    records[broken_at] = 'c,"p1,+15037081210\n'
+    broken = write(
+        tmp_path_factory.mktemp("broken"), (HEADER + "".join(records)).replace("\n", ending)
+    )
+    whole, cut = rows_of(clean, chunk_size), rows_of(broken, chunk_size)
+    before = sum(1 for r in records[:broken_at] if r != "\n")
+    pd.testing.assert_frame_equal(cut.iloc[:before], whole.iloc[:before], check_dtype=False)
+    after = cut.iloc[before:]
+    lines_after = sum(1 for r in records[broken_at:] for _ in r.splitlines() if _.strip())
+    assert len(after) == lines_after
+    assert set(after["problem"]) == {"cannot be read"}
+    assert after.index.tolist() == list(range(before + 1, before + 1 + lines_after))
