@@ -9,10 +9,14 @@ mid-request, and that call becomes `uncertain`.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from importer.errors import UsageError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -32,6 +36,48 @@ CRASHED = "the run stopped while this call was in flight; it may have been creat
 
 def journal_path(results: Path) -> Path:
     return results.with_name(results.name + ".journal.sqlite")
+
+
+class RunLock:
+    """An exclusive lock on a run's journal for the run's whole life, so two runs on the same
+    results never share calls (two at once once posted 599 of 600 calls twice). An `flock` on
+    a file beside the journal: the system releases it when the process ends, even by kill -9,
+    so a lock is never left stale. The holder writes its process id there for the message."""
+
+    def __init__(self, journal: Path, results: Path) -> None:
+        self.path = journal.with_name(journal.name + ".lock")
+        self._results = results
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise UsageError(f"--results {self._results}: cannot lock ({exc.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise UsageError(
+                f"another run (process {holder}) is writing {self._results}; wait for it to end"
+                " or give another --results"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 @dataclass(frozen=True)

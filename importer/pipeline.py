@@ -9,7 +9,8 @@ import pandas as pd
 
 from importer.config import LoadOptions, NormaliseOptions
 from importer.load import Source, open_source
-from importer.results import VALIDATION_COLUMNS, CsvAppender
+from importer.paths import check_output
+from importer.results import VALIDATION_COLUMNS, CsvAppender, partial_path
 from importer.validate import Tally, check_chunks
 
 
@@ -33,6 +34,8 @@ def validate_file(
 ) -> ValidationRun:
     """Check every row of `path`; write `out` with one line per row; nothing is sent."""
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
+    check_output(out, "--out", [path])
+    check_output(partial_path(out), "--out", [path])
     source = open_source(path, load, provider_id_given=bool(norm.provider_id))
     tally = Tally()
     writer = CsvAppender(out, VALIDATION_COLUMNS)

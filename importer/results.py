@@ -34,8 +34,11 @@ OUTCOMES: Final = ("created", "invalid", "duplicate", "failed", "uncertain", "pe
 VALIDATION_COLUMNS: Final = ("row", "valid", "errors")
 
 _FORMULA_CHARS = ("=", "+", "-", "@", "\t", "\r")
-# RE2-readable (pandas then matches in Arrow): ASCII digits, whitespace as Python knows it.
-_PHONE = f"^\\+[0-9{SPACE_CLASS}().-]+$"
+# A phone number as written: `+`, then 7 to 15 digits (E.164's most) among spaces and
+# `().-`; anything longer is not a number and gets its `'`. RE2-readable (pandas then
+# matches in Arrow): ASCII digits, whitespace as Python knows it.
+_PHONE_GLUE = f"[{SPACE_CLASS}().-]*"
+_PHONE = f"^\\+(?:{_PHONE_GLUE}[0-9]){{7,15}}{_PHONE_GLUE}$"
 
 
 def spreadsheet_safe(values: pd.Series) -> pd.Series:
@@ -72,6 +75,11 @@ def _csv_cells(column: pd.Series) -> pa.Array:
     return pc.if_else(special, pc.binary_join_element_wise(quote, escaped, quote, nothing), text)
 
 
+def partial_path(path: Path) -> Path:
+    """Where a CSV is written until it is complete."""
+    return path.with_name(path.name + ".partial")
+
+
 class CsvAppender:
     """Writes a UTF-8 CSV to `path + .partial` chunk by chunk and moves it into place on
     `close`, so a reader never sees half a file under the final name."""
@@ -80,7 +88,7 @@ class CsvAppender:
         self.path = path
         self._columns = list(columns)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._partial = path.with_name(path.name + ".partial")
+        self._partial = partial_path(path)
         self._handle: TextIO = self._partial.open("w", encoding="utf-8", newline="")
         self._handle.write(",".join(self._columns) + "\n")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
+import sqlite3
 import sys
 import time
 from collections import Counter
@@ -26,11 +27,13 @@ from tqdm import tqdm
 
 from importer.client import Answer, LeadConnectorClient, Verdict
 from importer.config import LoadOptions, NormaliseOptions, SendOptions
-from importer.journal import Journal, Plan, journal_path
+from importer.errors import UsageError
+from importer.journal import Journal, Plan, RunLock, journal_path
 from importer.limiter import RateLimiter
 from importer.load import PANDAS_LOCK, Source, open_source
+from importer.paths import check_output
 from importer.payload import build_bodies, fingerprint
-from importer.results import RESULT_COLUMNS, CsvAppender, OutcomeCounts
+from importer.results import RESULT_COLUMNS, CsvAppender, OutcomeCounts, partial_path
 from importer.validate import CheckedChunk, check_chunks
 from schemas.call import OutboundCallBody
 
@@ -197,11 +200,17 @@ def import_file(
     send: SendOptions,
     now: pd.Timestamp | None = None,
 ) -> RunResult:
-    """Import `path`; resumable: a journal beside `results` remembers every call's state."""
-    source = open_source(path, load, provider_id_given=bool(norm.provider_id))
-    now = now if now is not None else pd.Timestamp.now(tz="UTC")
-    chunks = check_chunks(source, norm, now, load.chunk_size)
-    return asyncio.run(_import(source, chunks, results, send))
+    """Import `path`; resumable: a journal beside `results` remembers every call's state.
+    Every output is checked and the journal locked before the file is read or a request sent."""
+    check_output(results, "--results", [path])
+    jpath = journal_path(results)
+    for companion in (jpath, partial_path(results)):
+        check_output(companion, "--results", [path])
+    with RunLock(jpath, results):
+        source = open_source(path, load, provider_id_given=bool(norm.provider_id))
+        now = now if now is not None else pd.Timestamp.now(tz="UTC")
+        chunks = check_chunks(source, norm, now, load.chunk_size)
+        return asyncio.run(_import(source, chunks, results, send))
 
 
 def _estimate_rows(path: Path) -> int:
@@ -218,7 +227,10 @@ async def _import(
     started = time.monotonic()
     jpath = journal_path(results)
     results.parent.mkdir(parents=True, exist_ok=True)
-    journal = Journal(":memory:" if send.dry_run else jpath)
+    try:
+        journal = Journal(":memory:" if send.dry_run else jpath)
+    except sqlite3.Error as exc:
+        raise UsageError(f"--results {results}: its journal cannot be used ({exc})") from None
     client = (
         None
         if send.dry_run or send.token is None
