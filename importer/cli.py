@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -41,9 +41,7 @@ def _load_options(
     map_: list[str] | None, delimiter: str | None, encoding: str | None, chunk_size: int
 ) -> config.LoadOptions:
     if delimiter is not None:
-        delimiter = {"\\t": "\t", "tab": "\t"}.get(delimiter, delimiter)
-        if len(delimiter) != 1:
-            raise UsageError(f"--delimiter must be one character, got {delimiter!r}")
+        delimiter = config.check_delimiter(delimiter)
     return config.LoadOptions(
         delimiter=delimiter,
         encoding=encoding,
@@ -142,8 +140,11 @@ def run(
             "no API token: set GHL_TOKEN in the environment or in a .env file "
             "(it is never taken from the command line)"
         )
+    if env.token is not None:
+        config.check_token(env.token)
+    url = base_url if base_url is not None else (env.base_url or config.DEFAULT_BASE_URL)
     send = config.SendOptions(
-        base_url=base_url or env.base_url or config.DEFAULT_BASE_URL,
+        base_url=config.check_base_url(url),
         token=env.token,
         concurrency=concurrency or config.default_concurrency(pace),
         rate=pace,
@@ -213,9 +214,30 @@ def sandbox(
 
 
 def main() -> None:
-    """Entry point: run-level errors become one line on stderr and the design's exit code."""
+    """Entry point: every error that ends a command is one line on stderr and the design's exit
+    code: usage errors 2 (click's boxes are not shown), run-level errors their own code."""
     try:
-        app()  # click's standalone mode: usage errors exit 2, typer.Exit carries our codes
+        code = app(standalone_mode=False, prog_name="call-importer")
     except ImporterError as exc:
-        print(f"call-importer: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+        _fail(str(exc), exc.exit_code)
+    except typer.TyperException as exc:  # click's errors, as typer vendors them
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            print(exc.format_message())
+            sys.exit(2)
+        message: str = exc.format_message()
+        context = getattr(exc, "ctx", None)
+        if context is not None:
+            message += f" (see {context.command_path} --help)"
+        _fail(message, int(getattr(exc, "exit_code", 2)))
+    except typer.Abort:
+        _fail("interrupted", 130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    first = message.strip().splitlines()[0] if message.strip() else "failed"
+    print(f"call-importer: {first[:_MAX_MESSAGE]}", file=sys.stderr)
+    sys.exit(code)
+
+
+_MAX_MESSAGE = 500  # a message quotes the user's data; a 300 MB cell must not become the line

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -111,6 +112,47 @@ def read_environment(
         base_url=merged.get("GHL_BASE_URL") or None,
         provider_id=merged.get("GHL_CONVERSATION_PROVIDER_ID") or None,
     )
+
+
+def check_delimiter(text: str) -> str:
+    """One character that pandas' C parser can split on: a single byte, not a quote or a line
+    end (`\\t` and `tab` spell a tab)."""
+    delimiter = {"\\t": "\t", "tab": "\t"}.get(text, text)
+    if len(delimiter.encode("utf-8")) != 1 or delimiter in '"\r\n\x00':
+        raise UsageError(
+            f"--delimiter must be one ASCII character other than a quote or a line end,"
+            f" got {text!r}"
+        )
+    return delimiter
+
+
+def check_token(token: Secret) -> Secret:
+    """A token is sent as a header: whitespace, control or non-ASCII characters in it are a
+    copy-and-paste accident (a line break once made every row `uncertain` though nothing was
+    sent). Named, never shown."""
+    value = token.reveal()
+    if any(c.isspace() for c in value):
+        problem = "a space or line break"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in value):
+        problem = "a control character"
+    elif not value.isascii():
+        problem = "a non-ASCII character"
+    else:
+        return token
+    raise UsageError(f"GHL_TOKEN contains {problem}; copy the token again")
+
+
+def check_base_url(url: str) -> str:
+    """An http(s) URL with a host and no credentials: credentials in the URL would replace the
+    Bearer token and the API's refusal would then blame the token."""
+    parsed = urlsplit(url)
+    if not url.strip():
+        raise UsageError("--base-url is empty; leave it out to use the API's address")
+    if parsed.username is not None or parsed.password is not None:
+        raise UsageError("--base-url must not carry a user name or password; the token is sent")
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise UsageError(f"--base-url {url!r} is not an http(s) URL")
+    return url.rstrip("/")
 
 
 def parse_pairs(pairs: Sequence[str], option: str) -> dict[str, str]:

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from importer.errors import InputError
+from importer.paths import check_output
 from importer.results import OUTCOMES, RESULT_COLUMNS
+from schemas.call import FIELDS
 
 if TYPE_CHECKING:  # the send loop (httpx, tqdm) is not needed to summarise a validation
     from importer.send import RunResult
@@ -97,11 +99,20 @@ class ResultsSummary:
         return sum(self.counts.values())
 
 
-def error_reasons(error: str) -> list[str]:
-    """`to: not a phone number (x); date: required` -> the reasons without the values."""
+_ERROR_FIELDS = "|".join(re.escape(name) for name in ("row", *FIELDS))
+# Where one cell's error ends and the next begins: `; ` before a field name and `: `. A value
+# in parentheses may hold `; ` itself (a 422's messages are joined the same way).
+_NEXT_CELL = re.compile(f"; (?=(?:{_ERROR_FIELDS}): )")
+
+
+def error_reasons(error: str, outcome: str = "invalid") -> list[str]:
+    """`to: not a phone number (x); date: required` -> the reasons without the values. Only an
+    invalid row's error lists several cells; any other is one reason, as the API or the loop
+    worded it."""
     if not error:
         return []
-    return [re.sub(r" \([^()]*\)$", "", part.strip()) for part in error.split("; ") if part.strip()]
+    parts = _NEXT_CELL.split(error) if outcome == "invalid" else [error]
+    return [re.sub(r" \([^()]*\)$", "", part.strip()) for part in parts if part.strip()]
 
 
 def read_results_summary(path: Path) -> ResultsSummary:
@@ -140,7 +151,7 @@ def _add_chunk(summary: ResultsSummary, chunk: pd.DataFrame) -> None:
             {str(k): str(v) for k, v in r.items()} for r in needs.head(room).to_dict("records")
         )
     for row, error, outcome in zip(needs["row"], needs["error"], needs["outcome"], strict=True):
-        for reason in error_reasons(error) or [f"{outcome}: (no message)"]:
+        for reason in error_reasons(error, outcome) or [f"{outcome}: (no message)"]:
             summary.reasons[reason] += 1
             seen = summary.examples.setdefault(reason, [])
             if len(seen) < 2:
@@ -148,6 +159,10 @@ def _add_chunk(summary: ResultsSummary, chunk: pd.DataFrame) -> None:
 
 
 def next_step(counts: Counter[str], path: Path) -> str:
+    if not sum(counts.values()):
+        return "the results file has no rows: nothing was imported"
+    if unknown_outcomes(counts):
+        return f"some rows have an outcome this tool never writes: was {path} edited?"
     if counts["pending"] or counts["failed"]:
         return "next: re-run the same `call-importer run` command; it sends failed and pending rows"
     if counts["uncertain"]:
@@ -159,13 +174,23 @@ def next_step(counts: Counter[str], path: Path) -> str:
     return "nothing left to do: every call is in HighLevel"
 
 
+def unknown_outcomes(counts: Counter[str]) -> list[tuple[str, int]]:
+    """Outcome cells that are none of ours (a hand-edited file): shown, never dropped from the
+    shares, so the lines of a summary always add up to its total."""
+    return sorted((o, n) for o, n in counts.items() if o not in OUTCOMES and n)
+
+
+def outcome_lines(counts: Counter[str]) -> list[tuple[str, int]]:
+    """Every outcome present, ours in their order, then any other (quoted as found)."""
+    ours = [(o, counts[o]) for o in OUTCOMES if counts[o]]
+    return ours + [(repr(o), n) for o, n in unknown_outcomes(counts)]
+
+
 def results_summary_text(summary: ResultsSummary, top: int = 10) -> str:
     total = summary.total
     lines = [f"{summary.path}: {total} rows"]
-    for outcome in OUTCOMES:
-        if summary.counts[outcome]:
-            n = summary.counts[outcome]
-            lines.append(f"  {outcome:<10} {n:>9}  {_share(n, total)}")
+    for outcome, n in outcome_lines(summary.counts):
+        lines.append(f"  {outcome:<10} {n:>9}  {_share(n, total)}")
     lines.extend(_detail_lines(summary, top))
     lines.append(next_step(summary.counts, summary.path))
     return "\n".join(lines)
@@ -230,9 +255,8 @@ rs.forEach(r=>t.tBodies[0].appendChild(r));});
 def render_html(summary: ResultsSummary) -> str:
     total = summary.total
     cards = "".join(
-        f'<div class="card">{o}<b>{summary.counts[o]}</b>{_share(summary.counts[o], total)}</div>'
-        for o in OUTCOMES
-        if summary.counts[o]
+        f'<div class="card">{html.escape(o)}<b>{n}</b>{_share(n, total)}</div>'
+        for o, n in outcome_lines(summary.counts)
     )
     columns = ("row", "outcome", "error", "conversation_id", "to", "from", "date", "http_status")
     body = "".join(
@@ -256,7 +280,7 @@ def render_html(summary: ResultsSummary) -> str:
 <body><h1>Import report: {html.escape(str(summary.path))}</h1>
 <p><b id="total">{total}</b> rows. {html.escape(next_step(summary.counts, summary.path))}</p>
 <div class="cards" id="outcomes">{cards}</div>{span}
-<h2>Outcomes</h2>{_bars([(o, summary.counts[o]) for o in OUTCOMES if summary.counts[o]])}
+<h2>Outcomes</h2>{_bars(outcome_lines(summary.counts))}
 <h2>Calls imported per day</h2>{_bars(days[-60:])}
 <h2>Errors by reason</h2>{_bars(summary.reasons.most_common(15))}
 <h2>Rows that need attention (<span id="shown">{len(summary.attention)}</span>)</h2>{capped}
@@ -267,5 +291,5 @@ def render_html(summary: ResultsSummary) -> str:
 
 
 def write_html(summary: ResultsSummary, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_output(path, "--html", [summary.path])
     path.write_text(render_html(summary), encoding="utf-8")
