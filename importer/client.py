@@ -11,7 +11,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
+from urllib.parse import quote
 
 import httpx
 
@@ -19,12 +20,81 @@ from importer.arrow_text import without_surrogates
 from importer.config import Secret
 from schemas.call import OutboundCallBody
 
-API_VERSION = "2021-07-28"
+API_VERSION = "2021-07-28"  # the seed's Version for the outbound call and /contacts/*
+CONVERSATIONS_VERSION = "2021-04-15"  # what the OpenAPI file lists for /conversations/*
 OUTBOUND_PATH = "/conversations/messages/outbound"
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """One endpoint the tool calls: its method and path, the Version header it takes, the scope
+    a token needs for it (named when the API refuses the token), and whether sending it twice
+    is harmless (a GET, an upsert by phone): then a lost answer is retried, not uncertain."""
+
+    name: str
+    method: str
+    path: str
+    version: str
+    scope: str
+    repeatable: bool
+
+
+ENDPOINTS: Final = {
+    e.name: e
+    for e in (
+        Endpoint(
+            "outbound call", "POST", OUTBOUND_PATH, API_VERSION,
+            "conversations/message.write", repeatable=False,
+        ),
+        Endpoint(
+            "inbound call", "POST", "/conversations/messages/inbound", CONVERSATIONS_VERSION,
+            "conversations/message.write", repeatable=False,
+        ),
+        Endpoint(
+            "contact search", "GET", "/contacts/search/duplicate", API_VERSION,
+            "contacts.readonly", repeatable=True,
+        ),
+        Endpoint(
+            "contact upsert", "POST", "/contacts/upsert", API_VERSION,
+            "contacts.write", repeatable=True,
+        ),
+        Endpoint(
+            "conversation search", "GET", "/conversations/search", CONVERSATIONS_VERSION,
+            "conversations.readonly", repeatable=True,
+        ),
+        # Not repeated blindly: a lost answer is followed by searches (see importer.resolve).
+        Endpoint(
+            "conversation create", "POST", "/conversations/", CONVERSATIONS_VERSION,
+            "conversations.write", repeatable=False,
+        ),
+        Endpoint(
+            "message list", "GET", "/conversations/{id}/messages", CONVERSATIONS_VERSION,
+            "conversations/message.readonly", repeatable=True,
+        ),
+    )
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request: an endpoint, its path's `{id}`, query and JSON body."""
+
+    endpoint: Endpoint
+    params: Mapping[str, str] | None = None
+    json: Any = None
+    path_id: str = ""
+
+    @property
+    def path(self) -> str:
+        return self.endpoint.path.replace("{id}", quote(self.path_id, safe=""))
+
+
+def request(name: str, **fields: Any) -> Request:
+    return Request(ENDPOINTS[name], **fields)
+
+
 class Verdict(StrEnum):
-    CREATED = "created"
+    CREATED = "created"  # 2xx: the call was created, the lookup answered
     FAILED = "failed"
     UNCERTAIN = "uncertain"
     RETRY = "retry"  # safe to send again after a back-off
@@ -69,6 +139,7 @@ class Answer:
     message_id: str = ""
     error: str = ""
     limits: Limits = Limits()
+    body: Any = None  # the parsed JSON of a 2xx answer, for lookups
 
 
 def api_message(body: Any) -> str:
@@ -81,8 +152,17 @@ def api_message(body: Any) -> str:
     return ""
 
 
-def classify(status: int, text: str, limits: Limits = Limits()) -> Answer:
-    """An HTTP answer -> what happened to the call. Pure: the unit tests' main target."""
+def classify(
+    status: int,
+    text: str,
+    limits: Limits = Limits(),
+    *,
+    call: bool = True,
+    repeatable: bool = False,
+) -> Answer:
+    """An HTTP answer -> what happened. Pure: the unit tests' main target. `call`: a 2xx must
+    carry a messageId; `repeatable`: what may have been processed is sent again, not
+    uncertain (a GET, an upsert, a create refused when it exists)."""
     try:
         body: Any = json.loads(text) if text else None
         # JSON may escape a lone surrogate ("\ud800"), which the journal and results cannot store.
@@ -90,30 +170,45 @@ def classify(status: int, text: str, limits: Limits = Limits()) -> Answer:
     except ValueError:
         body, message = None, text[:200].strip()  # not JSON: a proxy's page, keep its start
     if 200 <= status < 300:
+        if not call:
+            return Answer(Verdict.CREATED, status, "", "", limits, body)
         message_id = body.get("messageId") if isinstance(body, dict) else None
         if message_id:
             return Answer(Verdict.CREATED, status, without_surrogates(str(message_id)), "", limits)
         return Answer(Verdict.UNCERTAIN, status, "", "2xx answer without a messageId", limits)
     error = f"HTTP {status}: {message}" if message else f"HTTP {status}"
-    if status == 429:
-        return Answer(Verdict.RATE_LIMITED, status, "", error, limits)
-    if status in (401, 403):
-        return Answer(Verdict.ABORT, status, "", error, limits)
-    if status == 503:
-        return Answer(Verdict.RETRY, status, "", error, limits)
-    if status >= 500:
-        return Answer(Verdict.UNCERTAIN, status, "", error, limits)
-    return Answer(Verdict.FAILED, status, "", error, limits)
+    verdict = _BY_STATUS.get(status)
+    if verdict is None:
+        verdict = Verdict.UNCERTAIN if status >= 500 else Verdict.FAILED
+    if verdict is Verdict.UNCERTAIN and repeatable:
+        verdict = Verdict.RETRY
+    return Answer(verdict, status, "", error, limits, body)
 
+
+# One table decides what a status means; what is not here is uncertain (5xx) or failed (4xx).
+_BY_STATUS: Final = {
+    429: Verdict.RATE_LIMITED,
+    401: Verdict.ABORT,
+    403: Verdict.ABORT,
+    503: Verdict.RETRY,
+}
 
 # Raised before a single byte of the request could have left: always safe to send again.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+_NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+)
 
 
-def classify_exception(exc: httpx.HTTPError) -> Answer:
+def classify_exception(exc: httpx.HTTPError, *, repeatable: bool = False) -> Answer:
     name = type(exc).__name__
     if isinstance(exc, _NOT_SENT):
         return Answer(Verdict.RETRY, None, "", f"{name}: not sent")
+    if repeatable:
+        return Answer(Verdict.RETRY, None, "", f"{name}: the answer was lost")
     # A read/write timeout, a dropped connection, a broken answer: it may have been processed.
     return Answer(Verdict.UNCERTAIN, None, "", f"{name}: the answer was lost after sending")
 
@@ -133,11 +228,20 @@ class LeadConnectorClient:
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
         )
 
-    async def add_outbound_call(self, body: OutboundCallBody) -> Answer:
+    async def send(self, req: Request) -> Answer:
+        """One request, its answer classified; never raises for what the network or API does."""
+        endpoint = req.endpoint
+        call = endpoint.name.endswith(" call")
         try:
-            response = await self._http.post(OUTBOUND_PATH, json=body)
+            response = await self._http.request(
+                endpoint.method,
+                req.path,
+                params=req.params,
+                json=req.json,
+                headers={"Version": endpoint.version},
+            )
         except httpx.HTTPError as exc:
-            return classify_exception(exc)
+            return classify_exception(exc, repeatable=endpoint.repeatable)
         # Bytes, decoded once: `response.text` and `response.headers.get` each walk every header
         # (charset, then name by name), a fifth of the loop's own CPU per request.
         rate_headers = {
@@ -146,7 +250,13 @@ class LeadConnectorClient:
             if name[:12].lower() == b"x-ratelimit-"
         }
         text = response.content.decode("utf-8", errors="replace")
-        return classify(response.status_code, text, Limits.from_headers(rate_headers))
+        limits = Limits.from_headers(rate_headers)
+        return classify(
+            response.status_code, text, limits, call=call, repeatable=endpoint.repeatable
+        )
+
+    async def add_outbound_call(self, body: OutboundCallBody) -> Answer:
+        return await self.send(request("outbound call", json=body))
 
     async def aclose(self) -> None:
         await self._http.aclose()

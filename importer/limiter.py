@@ -93,6 +93,15 @@ class RateLimiter:
             del self._stamps[at]
             bisect.insort(self._stamps, slot.stamp)
 
+    def restamp(self, slot: Slot) -> None:
+        """The request waited after taking its slot (for a place among all locations' requests
+        in flight): it leaves now, and is counted from now."""
+        at = bisect.bisect_left(self._stamps, slot.stamp)
+        if at < len(self._stamps) and self._stamps[at] == slot.stamp:
+            del self._stamps[at]
+        slot.sent = slot.stamp = self._clock()
+        bisect.insort(self._stamps, slot.stamp)
+
     def observe(self, limits: Limits) -> None:
         """Follow the server: adopt a stricter window, and pause when it says nothing is left."""
         if limits.max and limits.interval_ms:
