@@ -8,15 +8,19 @@ both Twilio's `StartTime` and `DateCreated`, the call's start wins.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Final
 
 from importer.errors import InputError, UsageError
+from importer.presets import Preset
 from schemas.call import FIELDS, REQUIRED
 
 # Alias tables, documented in the README ("Column names"). First match wins.
 ALIASES: Final[Mapping[str, tuple[str, ...]]] = {
     "conversation_id": ("conversationid", "conversation", "ghlconversationid"),
+    "contact_id": ("contactid", "ghlcontactid", "highlevelcontactid"),
+    "direction": ("direction", "calldirection", "inout", "inboundoutbound"),
     "conversation_provider_id": (
         "conversationproviderid",
         "providerid",
@@ -83,6 +87,18 @@ ALIASES: Final[Mapping[str, tuple[str, ...]]] = {
         "recording",
         "recordinglink",
     ),
+    "name": ("name", "contactname", "customername", "leadname", "callername", "fullname"),
+    "seconds": (
+        "billsec",
+        "billableseconds",
+        "talktime",
+        "talktimes",
+        "talktimeseconds",
+        "callduration",
+        "duration",
+        "durations",
+        "durationseconds",
+    ),
 }
 
 
@@ -91,13 +107,39 @@ def header_key(header: str) -> str:
     return re.sub(r"[^0-9a-z]", "", header.lower())
 
 
+def describe_headers(headers: Sequence[str], limit: int = 300) -> str:
+    """Headers as a person reads them: pandas' `Unnamed: 15` is `column 16 (no header)`; a
+    long list is cut (a file of one huge line must not become one huge message)."""
+    names = [
+        f"column {i + 1} (no header)" if re.fullmatch(r"Unnamed: \d+(\.\d+)?", h) else h
+        for i, h in enumerate(headers)
+    ]
+    text = ", ".join(names)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(headers)} columns)"
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """Which header feeds each field (`columns`), and fields made of several cells joined with
+    a space (`joins`, a preset's Date and Time columns)."""
+
+    columns: dict[str, str]
+    joins: dict[str, tuple[str, ...]]
+
+
 def match_columns(
-    headers: Sequence[str], overrides: Mapping[str, str], *, provider_id_given: bool, source: str
-) -> dict[str, str]:
+    headers: Sequence[str],
+    overrides: Mapping[str, str],
+    *,
+    preset: Preset | None = None,
+    given: Collection[str] = (),
+    source: str,
+) -> ColumnMap:
     """Map canonical fields to headers; raise InputError when a required field has no column.
 
-    `overrides` (from `--map`) must name existing headers; they win over aliases, and a header
-    taken by an override is not reused by an alias.
+    `overrides` (from `--map`) must name existing headers; they win over a preset's columns,
+    which win over the aliases; a header already taken is not reused. A headerless preset's
+    columns are its layout's names, matched exactly, and no alias applies to them.
     """
     by_key: dict[str, str] = {}
     for header in headers:
@@ -110,28 +152,39 @@ def match_columns(
             if not matches:
                 raise UsageError(
                     f"--map {field}={column}: {source} has no column {column!r}; "
-                    f"headers found: {', '.join(headers)}"
+                    f"headers found: {describe_headers(headers)}"
                 )
             column = matches[0]
         mapping[field] = column
     taken = set(mapping.values())
-    for field in FIELDS:
-        if field in mapping:
-            continue
-        for alias in ALIASES[field]:
-            candidate = by_key.get(alias)
-            if candidate is not None and candidate not in taken:
-                mapping[field] = candidate
-                taken.add(candidate)
-                break
+    tables: list[Mapping[str, tuple[str, ...]]] = []
+    if preset is not None:
+        tables.append(preset.fields)
+    if preset is None or not preset.headerless:
+        tables.append(ALIASES)
+    for table in tables:
+        for field in FIELDS:
+            if field in mapping:
+                continue
+            for alias in table.get(field, ()):
+                candidate = by_key.get(header_key(alias))
+                if candidate is not None and candidate not in taken:
+                    mapping[field] = candidate
+                    taken.add(candidate)
+                    break
+    joins: dict[str, tuple[str, ...]] = {}
+    for field, parts in (preset.joins if preset is not None else {}).items():
+        found = [by_key.get(header_key(part)) for part in parts]
+        if field not in overrides and all(found):
+            joins[field] = tuple(h for h in found if h)
+            mapping.pop(field, None)
     for field in REQUIRED:
-        if field in mapping:
-            continue
-        if field == "conversation_provider_id" and provider_id_given:
+        if field in mapping or field in joins or field in given:
             continue
         hint = " (or give --provider-id)" if field == "conversation_provider_id" else ""
         raise InputError(
             f"{source}: no column for required field {field!r}{hint}; "
-            f"headers found: {', '.join(headers)}; map one with --map {field}=COLUMN"
+            f"headers found: {describe_headers(headers)}; map one with --map {field}=COLUMN"
+            f" or give one value with --set {field}=VALUE"
         )
-    return mapping
+    return ColumnMap(mapping, joins)

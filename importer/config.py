@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -52,6 +53,8 @@ class LoadOptions:
     encoding: str | None = None
     chunk_size: int = DEFAULT_CHUNK_SIZE
     column_map: Mapping[str, str] = field(default_factory=dict)
+    preset: str | None = None  # a preset's name; None: detected from the headers
+    given: frozenset[str] = frozenset()  # fields `--set` gives, so they need no column
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,11 @@ class NormaliseOptions:
     timezone: str = "UTC"
     dayfirst: bool = False
     status_map: Mapping[str, str] = field(default_factory=dict)
-    provider_id: str | None = None
+    sets: Mapping[str, str] = field(default_factory=dict)  # field -> value for empty cells
+    direction: str | None = None  # --direction: the direction of rows that do not say
+    our_numbers: tuple[str, ...] = ()  # --our-number, as E.164: the business's own numbers
+    # False when no location is known: a row without a conversation ID cannot be resolved.
+    can_resolve: bool = True
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,9 @@ class SendOptions:
     timeout_s: float = 30.0
     wait_daily: bool = False
     progress: bool = True
+    location_id: str = ""  # where contacts and conversations are looked up; '' when not given
+    create_contacts: bool = False
+    settle: bool = True  # read uncertain calls back before sending (--no-settle: not)
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,7 @@ class Environment:
     token: Secret | None
     base_url: str | None
     provider_id: str | None
+    location_id: str | None = None
 
 
 def read_environment(
@@ -111,7 +122,16 @@ def read_environment(
         token=Secret(token) if token else None,
         base_url=merged.get("GHL_BASE_URL") or None,
         provider_id=merged.get("GHL_CONVERSATION_PROVIDER_ID") or None,
+        location_id=(merged.get("GHL_LOCATION_ID") or "").strip() or None,
     )
+
+
+def check_location(location_id: str) -> str:
+    """A location ID goes into query strings and bodies: one token, no spaces."""
+    location_id = location_id.strip()
+    if location_id and (any(c.isspace() for c in location_id) or not location_id.isprintable()):
+        raise UsageError("--location-id must be one word (a HighLevel location ID)")
+    return location_id
 
 
 def check_delimiter(text: str) -> str:
@@ -180,17 +200,57 @@ def status_key(value: str) -> str:
     return re.sub(r"[\s_]+", "-", value.strip().lower())
 
 
+SKIP: Final = "skip"  # a `--status-map` target: rows with that status are skipped, not sent
+
+
 def resolve_status_map(pairs: Sequence[str]) -> dict[str, str]:
-    """Keys are folded like the column's values: `--status-map In_Progress=answered` works."""
+    """Keys are folded like the column's values: `--status-map In_Progress=answered` works;
+    `--status-map ringing=skip` excludes those rows (outcome `skipped`)."""
     out: dict[str, str] = {}
     for key, value in parse_pairs(pairs, "--status-map").items():
         target = status_key(value)
-        if target not in CALL_STATUSES:
+        if target not in (*CALL_STATUSES, SKIP):
             raise UsageError(
-                f"--status-map {key}={value}: {value!r} is not one of {', '.join(CALL_STATUSES)}"
+                f"--status-map {key}={value}: {value!r} is not one of"
+                f" {', '.join(CALL_STATUSES)} (or skip)"
             )
         out[status_key(key)] = target
     return out
+
+
+def resolve_sets(pairs: Sequence[str], provider_id: str | None) -> dict[str, str]:
+    """`--set FIELD=VALUE` for empty cells; `--provider-id` is the old spelling of
+    `--set conversation_provider_id=...` (a `--set` of the same field wins)."""
+    sets = parse_pairs(pairs, "--set")
+    for name in sets:
+        if name not in FIELDS:
+            raise UsageError(f"--set: unknown field {name!r}; fields are {', '.join(FIELDS)}")
+    if provider_id:
+        sets.setdefault("conversation_provider_id", provider_id)
+    return sets
+
+
+def resolve_direction(text: str | None) -> str | None:
+    if text is None:
+        return None
+    folded = status_key(text)
+    if folded not in ("inbound", "outbound"):
+        raise UsageError(f"--direction must be inbound or outbound, got {text!r}")
+    return folded
+
+
+def resolve_our_numbers(numbers: Sequence[str], region: str) -> tuple[str, ...]:
+    """The business's own numbers as E.164; one that is not a valid number is a usage error."""
+    out = []
+    for text in numbers:
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is None or not phonenumbers.is_valid_number(number):
+            raise UsageError(f"--our-number {text!r} is not a valid phone number (region {region})")
+        out.append(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    return tuple(dict.fromkeys(out))
 
 
 def check_region(region: str) -> str:

@@ -17,17 +17,19 @@ import re
 import threading
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, Any, cast
 
 import numpy as np
 import pandas as pd
 
 from importer.columns import match_columns
 from importer.config import LoadOptions
+from importer.detect import Detection, detect
 from importer.errors import InputError
 from importer.paths import check_input
+from importer.presets import Preset
 from schemas.call import FIELDS
 
 SENTINEL = "\x1f<end-of-record>"
@@ -48,9 +50,19 @@ class Source:
     path: Path
     encoding: str
     delimiter: str
-    headers: tuple[str, ...]
+    headers: tuple[str, ...]  # a headerless file's: its layout's column names
     mapping: dict[str, str]  # canonical field -> header
     cr_lines: bool = False  # lines end with a bare CR (classic Mac OS, Excel's "Macintosh" CSV)
+    joins: dict[str, tuple[str, ...]] = field(default_factory=dict)  # field <- headers joined
+    detection: Detection = field(default_factory=Detection)
+
+    @property
+    def preset(self) -> Preset | None:
+        return self.detection.preset
+
+    @property
+    def headerless(self) -> bool:
+        return self.detection.headerless
 
     @property
     def name(self) -> str:
@@ -202,8 +214,9 @@ class _EndMarked(io.BufferedIOBase):
         return lines.replace("\n", self._suffix)
 
 
-def open_source(path: Path, options: LoadOptions, *, provider_id_given: bool) -> Source:
-    """Sniff, read the header and map it; every reason the file cannot be used is an InputError."""
+def open_source(path: Path, options: LoadOptions) -> Source:
+    """Sniff, detect a preset, read the header and map it; every reason the file cannot be used
+    is an InputError (or a UsageError for an option that does not fit it)."""
     source = str(path)
     check_input(path)
     try:
@@ -213,18 +226,36 @@ def open_source(path: Path, options: LoadOptions, *, provider_id_given: bool) ->
         raise InputError(f"{source}: cannot be read ({exc.strerror})") from None
     if not sample.strip():
         raise InputError(f"{source}: the file is empty")
-    encoding = options.encoding or sniff_encoding(sample, len(sample) < _SNIFF_BYTES)
-    text = _decode_sample(source, sample, encoding, whole=len(sample) < _SNIFF_BYTES)
+    whole = len(sample) < _SNIFF_BYTES
+    encoding = options.encoding or sniff_encoding(sample, whole)
+    text = _decode_sample(source, sample, encoding, whole=whole)
     delimiter = options.delimiter or sniff_delimiter(text)
     # pandas ends a line at a bare CR too, but the end-of-record sentinel goes before each LF.
     cr_lines = "\r" in text and "\n" not in text
-    headers = _read_header(path, encoding, delimiter, cr_lines)
+    detection = detect(source, text, delimiter, options.preset, whole)
+    if detection.layout is not None:
+        headers = list(detection.layout.columns)
+    else:
+        headers = _read_header(path, encoding, delimiter, cr_lines)
     if "\ufffd" in "".join(headers):
         raise InputError(f"{source}: the header is not valid {encoding}; give --encoding")
-    mapping = match_columns(
-        headers, options.column_map, provider_id_given=provider_id_given, source=source
+    columns = match_columns(
+        headers,
+        options.column_map,
+        preset=detection.preset,
+        given=options.given,
+        source=source,
     )
-    return Source(path, encoding, delimiter, tuple(headers), mapping, cr_lines)
+    return Source(
+        path,
+        encoding,
+        delimiter,
+        tuple(headers),
+        columns.columns,
+        cr_lines,
+        columns.joins,
+        detection,
+    )
 
 
 def _decode_sample(source: str, sample: bytes, encoding: str, *, whole: bool) -> str:
@@ -307,6 +338,7 @@ def read_chunks(source: Source, chunk_size: int) -> Iterator[RawChunk]:
             on_bad_lines="warn",
             engine="c",
             encoding="utf-8",
+            **_header_options(source),
         )
         broken = False
         while True:
@@ -322,7 +354,8 @@ def read_chunks(source: Source, chunk_size: int) -> Iterator[RawChunk]:
                 break
             for warning in caught:
                 for match in _BAD_LINE.finditer(str(warning.message)):
-                    reader.bad_record(int(match.group(1)) - 2, int(match.group(3)) - 1)
+                    line = int(match.group(1)) - (1 if source.headerless else 2)
+                    reader.bad_record(line, int(match.group(3)) - 1)
             chunk = reader.assemble(frame, embedded_newlines=stream.saw_quote)
             if chunk is not None:
                 chunk.undecodable = stream.saw_undecodable
@@ -337,6 +370,13 @@ def read_chunks(source: Source, chunk_size: int) -> Iterator[RawChunk]:
             yield chunk
     if yielded == 0:
         raise InputError(f"{source.path}: has a header but no data rows")
+
+
+def _header_options(source: Source) -> dict[str, Any]:
+    """A headerless file's columns are named by its layout (and the sentinel after them)."""
+    if source.headerless:
+        return {"header": None, "names": [*source.headers, SENTINEL]}
+    return {}
 
 
 def _read_rest_slowly(
@@ -357,7 +397,8 @@ def _read_rest_slowly(
             newline="",
         )
         records = csv.reader(marked, delimiter=source.delimiter, strict=True)
-        next(records, None)  # the header
+        if not source.headerless:
+            next(records, None)  # the header
         pending: list[list[str]] = []
         index, lines_before = 0, records.line_num
         try:
@@ -548,14 +589,17 @@ class _ChunkAssembler:
     def _canonical(self, values: pd.DataFrame) -> pd.DataFrame:
         """The file's columns under the canonical names, as pandas read them (Arrow-backed
         text: a round trip through Python objects cost a second a million rows)."""
-        mapping = self._source.mapping
+        mapping, joins = self._source.mapping, self._source.joins
         index = pd.RangeIndex(len(values))
-        data = {
-            field: (
-                values[mapping[field]].set_axis(index)
-                if field in mapping
-                else pd.Series("", index=index, dtype="str")
-            )
-            for field in FIELDS
-        }
+        data = {}
+        for name in FIELDS:
+            if name in mapping:
+                data[name] = values[mapping[name]].set_axis(index)
+            elif name in joins:
+                joined = values[joins[name][0]].fillna("").str.strip()
+                for header in joins[name][1:]:
+                    joined = joined + " " + values[header].fillna("").str.strip()
+                data[name] = joined.str.strip().set_axis(index)
+            else:
+                data[name] = pd.Series("", index=index, dtype="str")
         return pd.DataFrame(data)

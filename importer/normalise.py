@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,7 @@ from importer import arrow_text, phone_rules
 from importer.arrow_text import SPACE_CLASS
 from importer.config import status_key
 from importer.dates import to_utc
+from importer.presets import AMBIGUOUS_STATUSES, DISPOSITIONS, Preset
 from schemas.call import CALL_STATUSES
 
 NA = None
@@ -207,9 +208,14 @@ class _Checked:
 _CHECKED = _Checked(limit=1 << 20)
 
 
+_FLOAT = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$")  # 1.50355501E+10
+
+
 @lru_cache(maxsize=1 << 15)
 def _parsed(value: str, region: str) -> tuple[str | None, str]:
     """The full parse, for what the shortcuts cannot decide (and for every invalid value)."""
+    if _FLOAT.match(value):
+        return None, "a spreadsheet turned the number into a float and digits were lost"
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
@@ -258,19 +264,65 @@ def _phones(distinct: pa.Array, region: str) -> Columns:
     return values, reasons
 
 
-def statuses(raw: pd.Series, status_map: Mapping[str, str]) -> Normalised:
-    """To the API's eight values: spelling folded, `cancelled` accepted, the rest only if mapped."""
-    return _per_distinct(raw, lambda distinct: _statuses(distinct, status_map))
+BY_SECONDS: Final = "?by-seconds"  # completed with talk time, no-answer without (see presets)
 
 
-def _statuses(distinct: pa.Array, status_map: Mapping[str, str]) -> Columns:
-    table = {"cancelled": "canceled", **{s: s for s in CALL_STATUSES}, **status_map}
-    return _each(distinct, lambda text: _status(text, table))
+def status_table(preset: Preset | None, status_map: Mapping[str, str]) -> dict[str, str | None]:
+    """Status keys -> the API's status (None: leave it out). The API's eight values and
+    `cancelled`, then the documented dialer dispositions, then the preset's table, then the
+    user's `--status-map`: each wins over the ones before."""
+    table: dict[str, str | None] = {"cancelled": "canceled", **{s: s for s in CALL_STATUSES}}
+    table.update(DISPOSITIONS)
+    if preset is not None:
+        table.update(preset.statuses)
+        table.update({key: BY_SECONDS for key in preset.by_seconds})
+    table.update(status_map)
+    return table
 
 
-def _status(text: str, table: Mapping[str, str]) -> tuple[str | None, str]:
-    mapped = table.get(status_key(text))
-    return (mapped, "") if mapped else (NA, "not a call status (map it with --status-map)")
+def statuses(raw: pd.Series, table: Mapping[str, str | None]) -> Normalised:
+    """To the API's eight values (or `skip`, or `BY_SECONDS`): spelling folded, the rest only
+    if `table` maps it; a disposition that could mean several statuses says so."""
+    return _per_distinct(raw, lambda distinct: _each(distinct, lambda t: _status(t, table)))
+
+
+def _status(text: str, table: Mapping[str, str | None]) -> tuple[str | None, str]:
+    key = status_key(text)
+    if key in table:
+        return table[key], ""
+    if key in AMBIGUOUS_STATUSES:
+        return NA, (
+            f"not a call status: it could mean {AMBIGUOUS_STATUSES[key]};"
+            f' map it with --status-map "{text}=STATUS"'
+        )
+    return NA, "not a call status (map it with --status-map)"
+
+
+def directions(raw: pd.Series, words: Mapping[str, str]) -> Normalised:
+    """`Incoming`, `outbound-api`, `Missed`, ... -> inbound, outbound, internal or missed."""
+    return _per_distinct(raw, lambda distinct: _each(distinct, lambda t: _direction(t, words)))
+
+
+def _direction(text: str, words: Mapping[str, str]) -> tuple[str | None, str]:
+    found = words.get(status_key(text))
+    return (found, "") if found else (NA, "not a direction (inbound or outbound)")
+
+
+_NAMED = re.compile(r"^\s*\"?(?P<name>[^\"<]*?)\"?\s*<[^<>]*>\s*$")
+
+
+def names(raw: pd.Series) -> Normalised:
+    """A contact's name as exports write it: `Jane Doe`, or `"Jane Doe" <5035551234>` (a
+    caller ID); the number part is dropped, a name that is only a number is no name."""
+    return _per_distinct(raw, lambda distinct: _each(distinct, _name))
+
+
+def _name(text: str) -> tuple[str | None, str]:
+    match = _NAMED.match(text)
+    name = (match.group("name") if match else text).strip().strip('"').strip()
+    if not name or not re.search(r"[^\W\d_]", name):
+        return NA, ""
+    return name, ""
 
 
 def _flags(mask: pa.Array) -> np.ndarray:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from importer.config import LoadOptions, NormaliseOptions
@@ -31,23 +33,31 @@ def validate_file(
     load: LoadOptions,
     norm: NormaliseOptions,
     now: pd.Timestamp | None = None,
+    notify: Callable[[str], None] = lambda line: None,
 ) -> ValidationRun:
-    """Check every row of `path`; write `out` with one line per row; nothing is sent."""
+    """Check every row of `path`; write `out` with one line per row (`valid` is true, false,
+    or skipped with the reason in `errors`); nothing is sent."""
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
     check_output(out, "--out", [path])
     check_output(partial_path(out), "--out", [path])
-    source = open_source(path, load, provider_id_given=bool(norm.provider_id))
+    source = open_source(path, load)
+    if source.detection.message:
+        notify(source.detection.message)
     tally = Tally()
     writer = CsvAppender(out, VALIDATION_COLUMNS)
     try:
         for chunk in check_chunks(source, norm, now, load.chunk_size):
             tally.add(chunk)
+            skipped = (chunk.skipped != "").to_numpy()
+            valid = np.where(skipped, "skipped", np.where(chunk.valid, "true", "false"))
             writer.append(
                 pd.DataFrame(
                     {
                         "row": chunk.errors.index.to_numpy(),
-                        "valid": chunk.valid.map({True: "true", False: "false"}).to_numpy(),
-                        "errors": chunk.errors.to_numpy(),
+                        "valid": valid.astype(object),
+                        "errors": np.where(
+                            skipped, chunk.skipped.to_numpy(dtype=object), chunk.errors.to_numpy()
+                        ),
                     }
                 )
             )

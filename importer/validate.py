@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import ctypes
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from importer import arrow_text, normalise
-from importer.config import NormaliseOptions
+from importer import arrow_text, normalise, parties
+from importer.config import SKIP, NormaliseOptions
 from importer.load import RawChunk, Source, read_chunks
+from importer.presets import DIRECTION_WORDS, Preset
 from schemas.call import FIELDS, CallRow
 
 ROW = "row"  # the pseudo-column of problems with a whole record (ragged rows)
@@ -48,17 +49,18 @@ class CheckedChunk:
     clean: pd.DataFrame
     failures: pd.DataFrame
     errors: pd.Series
+    skipped: pd.Series  # why a row is not sent though nothing is wrong with it ('' if it is)
 
     @property
     def valid(self) -> pd.Series:
-        return self.errors == ""
+        return (self.errors == "") & (self.skipped == "")
 
 
 def check_chunks(
     source: Source, options: NormaliseOptions, now: pd.Timestamp, chunk_size: int
 ) -> Iterator[CheckedChunk]:
     for chunk in read_chunks(source, chunk_size):
-        yield check_chunk(chunk, source.encoding, options, now)
+        yield check_chunk(chunk, source, options, now)
         _return_freed_memory()
 
 
@@ -82,12 +84,13 @@ def _return_freed_memory() -> None:
 
 
 def check_chunk(
-    chunk: RawChunk, encoding: str, options: NormaliseOptions, now: pd.Timestamp
+    chunk: RawChunk, source: Source, options: NormaliseOptions, now: pd.Timestamp
 ) -> CheckedChunk:
-    raw = chunk.frame
+    raw = _with_sets(chunk.frame, options.sets)
     found: list[pd.DataFrame] = []
     clean_columns: dict[str, pd.Series] = {}
-    for name, result in _normalise(raw, options, now).items():
+    normalised, skipped = _normalise(raw, options, source.preset, now)
+    for name, result in normalised.items():
         clean_columns[name] = result.values
         found.append(_failures(result.reasons, name, raw[name]))
     clean = pd.DataFrame(clean_columns, index=raw.index)[list(FIELDS)]
@@ -95,10 +98,15 @@ def check_chunk(
     for name in fields_to_scan:
         hit = raw[name].str.contains("\ufffd", regex=False)
         if hit.any():
-            reason = f"undecodable bytes (read as {encoding})"
+            reason = f"undecodable bytes (read as {source.encoding})"
             reasons = pd.Series(np.where(hit, reason, ""), index=raw.index)
             found.append(_failures(reasons, name, raw[name]))
             clean.loc[hit, name] = None
+    if not options.can_resolve:
+        missing = clean["conversation_id"].isna()
+        if missing.any():
+            reasons = pd.Series(np.where(missing, _NO_LOCATION, ""), index=raw.index)
+            found.append(_failures(reasons, "conversation_id", raw["conversation_id"]))
     found.append(_schema_failures(clean, raw))
     failures = pd.concat(found, ignore_index=True)
     ragged = chunk.problems != ""
@@ -106,31 +114,85 @@ def check_chunk(
         # A ragged row's cells cannot be trusted: its one failure is the row's shape.
         failures = failures[~failures["row"].isin(raw.index[ragged])]
         failures = pd.concat([failures, _failures(chunk.problems, ROW, chunk.details)])
+        skipped = skipped.where(~ragged, "")
+    if (skipped != "").any():
+        # A skipped row is never sent: its other problems do not matter.
+        failures = failures[~failures["row"].isin(raw.index[skipped != ""])]
     failures = _first_reason_per_cell(failures)
     errors = _join_errors(failures, raw.index)
-    return CheckedChunk(raw=raw, clean=clean, failures=failures, errors=errors)
+    return CheckedChunk(raw=raw, clean=clean, failures=failures, errors=errors, skipped=skipped)
+
+
+_NO_LOCATION = "required (or give --location-id to find it from the customer's number)"
+
+
+def _with_sets(raw: pd.DataFrame, sets: Mapping[str, str]) -> pd.DataFrame:
+    """`--set FIELD=VALUE`: the value in every empty cell of that field."""
+    if not sets:
+        return raw
+    raw = raw.copy()
+    for name, value in sets.items():
+        column = raw[name]
+        raw[name] = column.where(column.fillna("").str.strip() != "", value)
+    return raw
 
 
 def _normalise(
-    raw: pd.DataFrame, options: NormaliseOptions, now: pd.Timestamp
-) -> dict[str, normalise.Normalised]:
-    provider = raw["conversation_provider_id"]
-    if options.provider_id:
-        provider = provider.where(provider.str.strip() != "", options.provider_id)
+    raw: pd.DataFrame, options: NormaliseOptions, preset: Preset | None, now: pd.Timestamp
+) -> tuple[dict[str, normalise.Normalised], pd.Series]:
+    """Every field normalised, and why rows are skipped ('' where not). Directions come first:
+    a PBX's extensions must be replaced before the numbers are read."""
+    words = {**DIRECTION_WORDS, **(preset.directions if preset else {})}
+    said = _guarded(lambda col: normalise.directions(col, words), raw["direction"])
+    sides = parties.before_phones(raw, said.values, options, preset)
+    table = normalise.status_table(preset, options.status_map)
     steps: dict[str, tuple[Callable[[pd.Series], normalise.Normalised], pd.Series]] = {
         "conversation_id": (normalise.identifiers, raw["conversation_id"]),
-        "conversation_provider_id": (normalise.identifiers, provider),
-        "to": (lambda col: normalise.phones(col, options.region), raw["to"]),
-        "from": (lambda col: normalise.phones(col, options.region), raw["from"]),
+        "contact_id": (normalise.identifiers, raw["contact_id"]),
+        "conversation_provider_id": (normalise.identifiers, raw["conversation_provider_id"]),
+        "to": (lambda col: normalise.phones(col, options.region), sides.to),
+        "from": (lambda col: normalise.phones(col, options.region), sides.from_),
         "date": (
             lambda col: normalise.dates(col, options.timezone, options.dayfirst, now),
             raw["date"],
         ),
-        "status": (lambda col: normalise.statuses(col, options.status_map), raw["status"]),
+        "status": (lambda col: normalise.statuses(col, table), raw["status"]),
         "alt_id": (normalise.identifiers, raw["alt_id"]),
         "attachments": (normalise.attachments, raw["attachments"]),
+        "name": (normalise.names, raw["name"]),
+        "seconds": (normalise.identifiers, raw["seconds"]),
     }
-    return {name: _guarded(fn, column) for name, (fn, column) in steps.items()}
+    out = {name: _guarded(fn, column) for name, (fn, column) in steps.items()}
+    direction, skipped, why = parties.after_phones(
+        sides, out["to"].values, out["from"].values, options
+    )
+    reasons = np.where(why != "", why, said.reasons.to_numpy(dtype=object))
+    out["direction"] = normalise.Normalised(
+        arrow_text.to_series(arrow_text.to_arrow(direction), raw.index),
+        pd.Series(reasons, index=raw.index, dtype=object),
+    )
+    status, skipped = _settle_status(out["status"].values, out["seconds"].values, sides, skipped)
+    out["status"] = normalise.Normalised(status, out["status"].reasons)
+    return out, pd.Series(skipped, index=raw.index, dtype=object)
+
+
+def _settle_status(
+    status: pd.Series, seconds: pd.Series, sides: parties.Sides, skipped: np.ndarray
+) -> tuple[pd.Series, np.ndarray]:
+    """What a status means beyond its word: by talk time (a FreeSWITCH NORMAL_CLEARING), a
+    missed call without one is no-answer, and `--status-map X=skip` rows are skipped."""
+    values = arrow_text.to_objects(arrow_text.to_arrow(status))
+    by_seconds = values == normalise.BY_SECONDS
+    if by_seconds.any():
+        talk = pd.to_numeric(seconds, errors="coerce").fillna(0).to_numpy() > 0
+        values[by_seconds] = np.where(talk[by_seconds], "completed", "no-answer")
+    values[sides.missed & np.array([v is None for v in values], dtype=bool)] = "no-answer"
+    skip = values == SKIP
+    if skip.any():
+        skipped = skipped.copy()
+        skipped[skip & (skipped == "")] = "excluded (--status-map ...=skip)"
+        values[skip] = None
+    return arrow_text.to_series(arrow_text.to_arrow(values), status.index), skipped
 
 
 def _guarded(
@@ -233,6 +295,9 @@ class Tally:
 
     rows: int = 0
     valid: int = 0
+    skipped: int = 0
+    skip_reasons: Counter[str] = field(default_factory=Counter)  # by kind: "internal call"
+    directions: Counter[str] = field(default_factory=Counter)  # of the valid rows
     reasons: Counter[tuple[str, str]] = field(default_factory=Counter)
     examples: dict[tuple[str, str], list[tuple[int, str]]] = field(default_factory=dict)
     max_examples: int = 2
@@ -240,6 +305,10 @@ class Tally:
     def add(self, chunk: CheckedChunk) -> None:
         self.rows += len(chunk.errors)
         self.valid += int(chunk.valid.sum())
+        skipped = chunk.skipped[chunk.skipped != ""]
+        self.skipped += len(skipped)
+        self.skip_reasons.update(reason.split(" (")[0] for reason in skipped.tolist())
+        self.directions.update(chunk.clean["direction"][chunk.valid].tolist())
         if chunk.failures.empty:
             return
         keys = list(zip(chunk.failures["column"], chunk.failures["reason"], strict=True))
@@ -253,4 +322,4 @@ class Tally:
 
     @property
     def invalid(self) -> int:
-        return self.rows - self.valid
+        return self.rows - self.valid - self.skipped

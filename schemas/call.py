@@ -26,18 +26,27 @@ CALL_STATUSES: Final = (
     "voicemail",
 )
 
-# Canonical input fields in the order the results show them; `REQUIRED` ones must have a column.
+# Canonical input fields in the order the results show them. `REQUIRED` ones must have a
+# column, a `--set` value or a preset's rule; `conversation_id` is resolved from the customer's
+# number when it is empty or absent. `name` (the contact's name, for `--create-contacts`) and
+# `seconds` (talk time, for statuses that depend on it) are read but never sent in a call.
 FIELDS: Final = (
     "conversation_id",
+    "contact_id",
     "conversation_provider_id",
+    "direction",
     "to",
     "from",
     "date",
     "status",
     "alt_id",
     "attachments",
+    "name",
+    "seconds",
 )
-REQUIRED: Final = ("conversation_id", "conversation_provider_id", "to", "from", "date")
+REQUIRED: Final = ("conversation_provider_id", "to", "from", "date")
+# A valid row's direction; `internal` rows (both sides ours) are skipped, never sent.
+DIRECTIONS: Final = ("outbound", "inbound")
 
 # Written so that Python's `re` and RE2 read them alike (ASCII digits, whitespace as Python
 # knows it): pandas then runs them in Arrow rather than cell by cell.
@@ -51,14 +60,18 @@ NON_BLANK: Final = _NOT_SPACE
 class CallRow(pa.DataFrameModel):
     """A normalised row: what `importer.normalise` produces and the payload is built from."""
 
-    conversation_id: Series[str] = pa.Field(str_matches=NON_BLANK)
+    conversation_id: Series[str] = pa.Field(str_matches=NON_BLANK, nullable=True)
+    contact_id: Series[str] = pa.Field(str_matches=NON_BLANK, nullable=True)
     conversation_provider_id: Series[str] = pa.Field(str_matches=NON_BLANK)
+    direction: Series[str] = pa.Field(isin=list(DIRECTIONS))
     to: Series[str] = pa.Field(str_matches=E164)
     from_: Series[str] = pa.Field(str_matches=E164, alias="from")
     date: Series[str] = pa.Field(str_matches=UTC_MILLIS)
     status: Series[str] = pa.Field(isin=list(CALL_STATUSES), nullable=True)
     alt_id: Series[str] = pa.Field(str_matches=NON_BLANK, nullable=True)
     attachments: Series[str] = pa.Field(str_matches=URL_LIST, nullable=True)
+    name: Series[str] = pa.Field(nullable=True)
+    seconds: Series[str] = pa.Field(nullable=True)
 
     class Config:
         strict = True
@@ -83,7 +96,8 @@ CallBody = TypedDict("CallBody", {"to": str, "from": str, "status": str}, total=
 
 
 class OutboundCallBody(TypedDict):
-    """The JSON body the spec describes; optional keys are left out when the row has no value."""
+    """The JSON body the spec describes; optional keys are left out when the row has no value.
+    An inbound call adds `direction` ("inbound") and, when known, `contactId`."""
 
     type: str
     conversationId: str
@@ -92,3 +106,5 @@ class OutboundCallBody(TypedDict):
     date: NotRequired[str]
     attachments: NotRequired[list[str]]
     call: NotRequired[CallBody]
+    contactId: NotRequired[str]
+    direction: NotRequired[str]

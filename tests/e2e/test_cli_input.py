@@ -34,7 +34,7 @@ def validate(path: Path, *options: str) -> subprocess.CompletedProcess[str]:
             "no column for required field 'conversation_provider_id' (or give --provider-id);"
             " headers found: conversationId, To, From, Date",
         ),
-        ("a,b\n1,2\n", ("--provider-id", "p1"), "no column for required field 'conversation_id'"),
+        ("a,b\n1,2\n", ("--provider-id", "p1"), "no column for required field 'to'"),
         (
             HEADER + "c1,+1,+2,2024\n",
             ("--provider-id", "p1", "--region", "XX"),

@@ -43,7 +43,7 @@ def write(tmp_path: Path, text: str | bytes, name: str = "in.csv") -> Path:
 
 
 def rows_of(path: Path, chunk_size: int = 2, **options: object) -> pd.DataFrame:
-    source = open_source(path, LoadOptions(**options), provider_id_given=False)  # type: ignore[arg-type]
+    source = open_source(path, LoadOptions(**options))  # type: ignore[arg-type]
     frames = []
     for chunk in read_chunks(source, chunk_size):
         frame = chunk.frame.copy()
@@ -98,7 +98,7 @@ def test_no_bad_record_is_lost_while_another_thread_runs_pandas(tmp_path: Path) 
         GOOD.format(i=i) if i % 40 != 7 else GOOD.format(i=i)[:-1] + ",extra\n" for i in range(3000)
     ]
     path = write(tmp_path, HEADER + "".join(lines))
-    source = open_source(path, LoadOptions(), provider_id_given=False)
+    source = open_source(path, LoadOptions())
 
     def read(found: list[int], done: threading.Event) -> None:
         try:

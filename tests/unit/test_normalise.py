@@ -120,14 +120,13 @@ spellings = st.sampled_from(CALL_STATUSES).flatmap(
 @given(spellings)
 def test_status_spellings_fold_to_the_api_value(case: tuple[str, str]) -> None:
     status, spelling = case
-    result = normalise.statuses(pd.Series([spelling]), {})
+    result = normalise.statuses(pd.Series([spelling]), normalise.status_table(None, {}))
     assert cells(result.values) == [status]
 
 
 def test_cancelled_and_mapped_statuses() -> None:
-    result = normalise.statuses(
-        pd.Series(["Cancelled", "ringing", "in-progress", ""]), {"ringing": "no-answer"}
-    )
+    table = normalise.status_table(None, {"ringing": "no-answer"})
+    result = normalise.statuses(pd.Series(["Cancelled", "ringing", "in-progress", ""]), table)
     assert cells(result.values) == ["canceled", "no-answer", None, None]
     assert result.reasons.tolist() == [
         "",
