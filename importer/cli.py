@@ -24,7 +24,10 @@ MapOpt = Annotated[
 ]
 StatusMapOpt = Annotated[
     list[str] | None,
-    typer.Option("--status-map", help="SOURCE=STATUS, repeatable (e.g. ringing=no-answer)"),
+    typer.Option(
+        "--status-map",
+        help="SOURCE=STATUS, repeatable (e.g. ringing=no-answer; STATUS skip excludes the rows)",
+    ),
 ]
 RegionOpt = Annotated[str, typer.Option(help="Region for numbers without a country code")]
 TimezoneOpt = Annotated[str, typer.Option(help="Time zone of dates without one")]
@@ -32,39 +35,142 @@ DayfirstOpt = Annotated[bool, typer.Option("--dayfirst", help="Read 03/04/2024 a
 DelimiterOpt = Annotated[str | None, typer.Option(help="Cell delimiter (sniffed if not given)")]
 EncodingOpt = Annotated[str | None, typer.Option(help="File encoding (sniffed if not given)")]
 ProviderOpt = Annotated[
-    str | None, typer.Option(help="conversationProviderId for rows without one")
+    str | None,
+    typer.Option(
+        help="conversationProviderId for rows without one (= --set conversation_provider_id=)"
+    ),
 ]
 ChunkOpt = Annotated[int, typer.Option(min=1, help="Rows read at a time")]
+PresetOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="A known export: twilio, ringcentral, aircall, asterisk, freeswitch"
+        " (detected when not given)"
+    ),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="FIELD=VALUE for every empty cell, repeatable (--set from=+1...)"),
+]
+DirectionOpt = Annotated[
+    str | None,
+    typer.Option(help="inbound or outbound, for rows whose file does not say (default outbound)"),
+]
+OurNumberOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--our-number",
+        help="The business's number, repeatable: tells direction, and stands in for a PBX's"
+        " extensions",
+    ),
+]
+LocationOpt = Annotated[
+    str | None,
+    typer.Option(help="Location ID, to find conversations from numbers (or GHL_LOCATION_ID)"),
+]
+CreateContactsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--create-contacts",
+        help="Create a contact (upsert by phone) for a number that has none, instead of"
+        " leaving its rows unmatched",
+    ),
+]
+ConcurrencyOpt = Annotated[
+    int | None, typer.Option(min=1, help="Requests in flight (default: sized to --rate)")
+]
+RateOpt = Annotated[str, typer.Option(help="Requests per window, e.g. 100/10s")]
+AttemptsOpt = Annotated[int, typer.Option(min=1, help="Tries for retryable errors")]
+BaseUrlOpt = Annotated[str | None, typer.Option(help="API base URL")]
+TimeoutOpt = Annotated[float, typer.Option(min=0.1, help="Seconds per request")]
+ProgressOpt = Annotated[bool, typer.Option(help="Show the progress bar")]
 
 
-def _load_options(
-    map_: list[str] | None, delimiter: str | None, encoding: str | None, chunk_size: int
-) -> config.LoadOptions:
-    if delimiter is not None:
-        delimiter = config.check_delimiter(delimiter)
-    return config.LoadOptions(
-        delimiter=delimiter,
-        encoding=encoding,
-        chunk_size=chunk_size,
-        column_map=config.resolve_column_map(map_ or []),
-    )
-
-
-def _normalise_options(
+def _inputs(
     env: config.Environment,
+    *,
+    map_: list[str] | None,
+    status_map: list[str] | None,
     region: str,
     timezone: str,
     dayfirst: bool,
-    status_map: list[str] | None,
+    delimiter: str | None,
+    encoding: str | None,
     provider_id: str | None,
-) -> config.NormaliseOptions:
-    return config.NormaliseOptions(
-        region=config.check_region(region),
+    chunk_size: int,
+    preset: str | None,
+    set_: list[str] | None,
+    direction: str | None,
+    our_number: list[str] | None,
+    can_resolve: bool,
+) -> tuple[config.LoadOptions, config.NormaliseOptions]:
+    region = config.check_region(region)
+    sets = config.resolve_sets(set_ or [], provider_id or env.provider_id)
+    load = config.LoadOptions(
+        delimiter=None if delimiter is None else config.check_delimiter(delimiter),
+        encoding=encoding,
+        chunk_size=chunk_size,
+        column_map=config.resolve_column_map(map_ or []),
+        preset=preset,
+        given=frozenset(sets),
+    )
+    norm = config.NormaliseOptions(
+        region=region,
         timezone=config.check_timezone(timezone),
         dayfirst=dayfirst,
         status_map=config.resolve_status_map(status_map or []),
-        provider_id=provider_id or env.provider_id,
+        sets=sets,
+        direction=config.resolve_direction(direction),
+        our_numbers=config.resolve_our_numbers(our_number or [], region),
+        can_resolve=can_resolve,
     )
+    return load, norm
+
+
+def _send_options(
+    env: config.Environment,
+    *,
+    base_url: str | None,
+    concurrency: int | None,
+    rate: str,
+    max_attempts: int,
+    timeout: float,
+    progress: bool,
+    location_id: str | None,
+    create_contacts: bool = False,
+    retry_uncertain: bool = False,
+    dry_run: bool = False,
+    wait_daily: bool = False,
+    settle: bool = True,
+) -> config.SendOptions:
+    pace = config.parse_rate(rate)
+    if env.token is None and not dry_run:
+        raise UsageError(
+            "no API token: set GHL_TOKEN in the environment or in a .env file "
+            "(it is never taken from the command line)"
+        )
+    if env.token is not None:
+        config.check_token(env.token)
+    url = base_url if base_url is not None else (env.base_url or config.DEFAULT_BASE_URL)
+    return config.SendOptions(
+        base_url=config.check_base_url(url),
+        token=env.token,
+        concurrency=concurrency or config.default_concurrency(pace),
+        rate=pace,
+        max_attempts=max_attempts,
+        retry_uncertain=retry_uncertain,
+        dry_run=dry_run,
+        timeout_s=timeout,
+        wait_daily=wait_daily,
+        progress=progress,
+        location_id=config.check_location(location_id or env.location_id or ""),
+        create_contacts=create_contacts,
+        settle=settle,
+    )
+
+
+def _say(line: str) -> None:
+    typer.echo(line, err=True)
 
 
 @app.command()
@@ -82,16 +188,24 @@ def validate(
     encoding: EncodingOpt = None,
     provider_id: ProviderOpt = None,
     chunk_size: ChunkOpt = config.DEFAULT_CHUNK_SIZE,
+    preset: PresetOpt = None,
+    set_: SetOpt = None,
+    direction: DirectionOpt = None,
+    our_number: OurNumberOpt = None,
 ) -> None:
     """Load, map, normalise and validate; nothing is sent. Exit 0 all valid, 1 some invalid."""
     from importer.pipeline import validate_file
     from importer.report import validation_summary
 
     env = config.read_environment()
-    load = _load_options(map_, delimiter, encoding, chunk_size)
-    norm = _normalise_options(env, region, timezone, dayfirst, status_map, provider_id)
+    load, norm = _inputs(
+        env, map_=map_, status_map=status_map, region=region, timezone=timezone,
+        dayfirst=dayfirst, delimiter=delimiter, encoding=encoding, provider_id=provider_id,
+        chunk_size=chunk_size, preset=preset, set_=set_, direction=direction,
+        our_number=our_number, can_resolve=True,
+    )  # fmt: skip
     out = out or Path(f"{input_csv.stem}.validation.csv")
-    result = validate_file(input_csv, out, load, norm)
+    result = validate_file(input_csv, out, load, norm, notify=_say)
     typer.echo(validation_summary(result.tally, str(input_csv), str(out)))
     raise typer.Exit(result.exit_code)
 
@@ -109,54 +223,140 @@ def run(
     encoding: EncodingOpt = None,
     provider_id: ProviderOpt = None,
     chunk_size: ChunkOpt = config.DEFAULT_CHUNK_SIZE,
-    concurrency: Annotated[
-        int | None, typer.Option(min=1, help="Requests in flight (default: sized to --rate)")
-    ] = None,
-    rate: Annotated[str, typer.Option(help="Requests per window, e.g. 100/10s")] = "100/10s",
-    max_attempts: Annotated[int, typer.Option(min=1, help="Tries for retryable errors")] = 5,
+    preset: PresetOpt = None,
+    set_: SetOpt = None,
+    direction: DirectionOpt = None,
+    our_number: OurNumberOpt = None,
+    location_id: LocationOpt = None,
+    create_contacts: CreateContactsOpt = False,
+    concurrency: ConcurrencyOpt = None,
+    rate: RateOpt = "100/10s",
+    max_attempts: AttemptsOpt = 5,
     retry_uncertain: Annotated[
-        bool, typer.Option("--retry-uncertain", help="Send rows that may have been created")
+        bool,
+        typer.Option(
+            "--retry-uncertain",
+            help="Send uncertain rows again without reading their conversation first: only for"
+            " an API whose messages cannot be read, as it may post them twice",
+        ),
     ] = False,
-    base_url: Annotated[str | None, typer.Option(help="API base URL")] = None,
-    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per request")] = 30.0,
+    no_settle: Annotated[
+        bool,
+        typer.Option("--no-settle", help="Do not read uncertain calls back; they stay uncertain"),
+    ] = False,
+    base_url: BaseUrlOpt = None,
+    timeout: TimeoutOpt = 30.0,
     wait_daily: Annotated[
         bool, typer.Option("--wait-daily", help="Sleep through the daily cap instead of stopping")
     ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate and build every payload; send nothing")
     ] = False,
-    progress: Annotated[bool, typer.Option(help="Show the progress bar")] = True,
+    progress: ProgressOpt = True,
 ) -> None:
-    """Import the calls: validate, post every valid row once, write the results CSV."""
+    """Import the calls: validate, find each call's conversation, post every valid row once,
+    read uncertain calls back, write the results CSV."""
     from importer.report import run_summary
     from importer.send import import_file
 
     env = config.read_environment()
-    load = _load_options(map_, delimiter, encoding, chunk_size)
-    norm = _normalise_options(env, region, timezone, dayfirst, status_map, provider_id)
-    pace = config.parse_rate(rate)
-    if env.token is None and not dry_run:
-        raise UsageError(
-            "no API token: set GHL_TOKEN in the environment or in a .env file "
-            "(it is never taken from the command line)"
-        )
-    if env.token is not None:
-        config.check_token(env.token)
-    url = base_url if base_url is not None else (env.base_url or config.DEFAULT_BASE_URL)
-    send = config.SendOptions(
-        base_url=config.check_base_url(url),
-        token=env.token,
-        concurrency=concurrency or config.default_concurrency(pace),
-        rate=pace,
-        max_attempts=max_attempts,
-        retry_uncertain=retry_uncertain,
-        dry_run=dry_run,
-        timeout_s=timeout,
-        wait_daily=wait_daily,
-        progress=progress,
-    )
-    result = import_file(input_csv, results, load, norm, send)
+    send = _send_options(
+        env, base_url=base_url, concurrency=concurrency, rate=rate, max_attempts=max_attempts,
+        timeout=timeout, progress=progress, location_id=location_id,
+        create_contacts=create_contacts, retry_uncertain=retry_uncertain, dry_run=dry_run,
+        wait_daily=wait_daily, settle=not no_settle,
+    )  # fmt: skip
+    load, norm = _inputs(
+        env, map_=map_, status_map=status_map, region=region, timezone=timezone,
+        dayfirst=dayfirst, delimiter=delimiter, encoding=encoding, provider_id=provider_id,
+        chunk_size=chunk_size, preset=preset, set_=set_, direction=direction,
+        our_number=our_number, can_resolve=bool(send.location_id) or dry_run,
+    )  # fmt: skip
+    result = import_file(input_csv, results, load, norm, send, notify=_say)
     typer.echo(run_summary(result))
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def resolve(
+    input_csv: InputArg,
+    out: Annotated[Path, typer.Option(help="One line per distinct customer number")],
+    results: Annotated[
+        Path | None,
+        typer.Option(
+            help="The --results of the run that follows: it shares this journal, and spends no"
+            " request on a number found here (default: a journal beside --out)"
+        ),
+    ] = None,
+    map_: MapOpt = None,
+    status_map: StatusMapOpt = None,
+    region: RegionOpt = "US",
+    timezone: TimezoneOpt = "UTC",
+    dayfirst: DayfirstOpt = False,
+    delimiter: DelimiterOpt = None,
+    encoding: EncodingOpt = None,
+    provider_id: ProviderOpt = None,
+    chunk_size: ChunkOpt = config.DEFAULT_CHUNK_SIZE,
+    preset: PresetOpt = None,
+    set_: SetOpt = None,
+    direction: DirectionOpt = None,
+    our_number: OurNumberOpt = None,
+    location_id: LocationOpt = None,
+    create_contacts: CreateContactsOpt = False,
+    concurrency: ConcurrencyOpt = None,
+    rate: RateOpt = "100/10s",
+    max_attempts: AttemptsOpt = 5,
+    base_url: BaseUrlOpt = None,
+    timeout: TimeoutOpt = 30.0,
+    progress: ProgressOpt = True,
+) -> None:
+    """The pre-flight: find the contact and conversation of every distinct customer number;
+    post no call and, without --create-contacts, create nothing. Prints what the import will
+    cost in requests and time."""
+    from importer.preflight import resolve_file
+    from importer.report import preflight_summary
+
+    env = config.read_environment()
+    send = _send_options(
+        env, base_url=base_url, concurrency=concurrency, rate=rate, max_attempts=max_attempts,
+        timeout=timeout, progress=progress, location_id=location_id,
+        create_contacts=create_contacts,
+    )  # fmt: skip
+    if not send.location_id:
+        raise UsageError("resolve needs --location-id (or GHL_LOCATION_ID): where to look")
+    load, norm = _inputs(
+        env, map_=map_, status_map=status_map, region=region, timezone=timezone,
+        dayfirst=dayfirst, delimiter=delimiter, encoding=encoding, provider_id=provider_id,
+        chunk_size=chunk_size, preset=preset, set_=set_, direction=direction,
+        our_number=our_number, can_resolve=True,
+    )  # fmt: skip
+    result = resolve_file(input_csv, out, results, load, norm, send, notify=_say)
+    typer.echo(preflight_summary(result))
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def reconcile(
+    results_csv: Annotated[Path, typer.Argument(help="A results CSV written by `run`")],
+    location_id: LocationOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    rate: RateOpt = "100/10s",
+    max_attempts: AttemptsOpt = 5,
+    base_url: BaseUrlOpt = None,
+    timeout: TimeoutOpt = 30.0,
+) -> None:
+    """Read every uncertain call back from its conversation and rewrite the results: created
+    (found) or pending (not there: the next run sends it). Sends no call."""
+    from importer.reconcile import reconcile_results
+    from importer.report import reconcile_summary
+
+    env = config.read_environment()
+    send = _send_options(
+        env, base_url=base_url, concurrency=concurrency, rate=rate, max_attempts=max_attempts,
+        timeout=timeout, progress=False, location_id=location_id,
+    )  # fmt: skip
+    result = reconcile_results(results_csv, send)
+    typer.echo(reconcile_summary(result))
     raise typer.Exit(result.exit_code)
 
 
@@ -178,16 +378,40 @@ def report(
 @app.command()
 def sandbox(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 8930,
-    burst: Annotated[int, typer.Option(help="Requests allowed per interval")] = 100,
+    burst: Annotated[int, typer.Option(help="Requests allowed per interval, per token")] = 100,
     interval_ms: Annotated[int, typer.Option(help="Burst window in milliseconds")] = 10_000,
-    daily: Annotated[int, typer.Option(help="Requests allowed per day")] = 200_000,
-    fail_rate: Annotated[float, typer.Option(help="Share answered 500/502/503/504")] = 0.0,
-    drop_rate: Annotated[float, typer.Option(help="Share recorded, then the answer lost")] = 0.0,
+    daily: Annotated[int, typer.Option(help="Requests allowed per day, per token")] = 200_000,
+    fail_rate: Annotated[float, typer.Option(help="Share of calls answered 500/502/503/504")] = 0.0,
+    drop_rate: Annotated[
+        float, typer.Option(help="Share of calls recorded, then the answer lost")
+    ] = 0.0,
     latency_ms: Annotated[float, typer.Option(help="Mean added latency")] = 0.0,
     record: Annotated[Path | None, typer.Option(help="Append accepted calls to this JSONL")] = None,
-    unknown_conversation: Annotated[
-        list[str] | None, typer.Option(help="conversationId answered 422, repeatable")
+    contacts: Annotated[
+        Path | None,
+        typer.Option(
+            help="Seed contacts: CSV of phone, name, optional conversation_id, location_id"
+        ),
     ] = None,
+    location_id: Annotated[
+        str, typer.Option(help="The location of GHL_TOKEN and of seeded contacts without one")
+    ] = "loc-sandbox",
+    tokens: Annotated[
+        Path | None,
+        typer.Option(
+            help="More locations: CSV of token_env, location_id and optional burst,"
+            " interval_ms, daily; each token is read from the named environment variable"
+        ),
+    ] = None,
+    index_lag_ms: Annotated[
+        float, typer.Option(help="A new conversation shows in search only after this long")
+    ] = 1_000.0,
+    messages_without_altid: Annotated[
+        bool, typer.Option("--messages-without-altid", help="Leave altId out of read messages")
+    ] = False,
+    fail_reads: Annotated[
+        bool, typer.Option("--fail-reads", help="Answer 500 to every message list")
+    ] = False,
     seed: Annotated[int | None, typer.Option(help="Random seed for faults")] = None,
 ) -> None:
     """Serve a local stand-in for the API on loopback; the token is GHL_TOKEN."""
@@ -207,8 +431,13 @@ def sandbox(
             drop_rate=drop_rate,
             latency_ms=latency_ms,
             record=record,
-            unknown_conversations=frozenset(unknown_conversation or []),
             seed=seed,
+            contacts=contacts,
+            location_id=location_id,
+            tokens=tokens,
+            index_lag_ms=index_lag_ms,
+            messages_without_altid=messages_without_altid,
+            fail_reads=fail_reads,
         )
     )
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from importer.errors import UsageError
 
@@ -29,9 +31,32 @@ CREATE TABLE IF NOT EXISTS calls (
     run INTEGER NOT NULL,
     run_row INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS numbers (
+    location TEXT NOT NULL,
+    number TEXT NOT NULL,
+    contact_id TEXT NOT NULL DEFAULT '',
+    conversation_id TEXT NOT NULL DEFAULT '',
+    outcome TEXT NOT NULL,
+    error TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (location, number)
+);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# Added since the first journals; a journal written before gets them (empty) when opened.
+_ADDED_COLUMNS = {
+    "body": "TEXT NOT NULL DEFAULT ''",  # the JSON last sent: what settling looks for
+    "conversation_id": "TEXT NOT NULL DEFAULT ''",
+    "contact_id": "TEXT NOT NULL DEFAULT ''",
+    "sent_at": "REAL NOT NULL DEFAULT 0",  # time.time() when the last attempt left
+}
 CRASHED = "the run stopped while this call was in flight; it may have been created"
+
+# A row's states and their moves: pending -> in_flight -> created | failed | uncertain |
+# pending (a 429 or 503: not processed); unmatched (no contact) -> pending on the next run;
+# uncertain -> created | pending (settled by reading the conversation back) | in_flight
+# (--retry-uncertain). A journal found with rows in_flight belongs to a run that died: they
+# are uncertain.
+STATES = ("pending", "in_flight", "created", "failed", "uncertain", "unmatched")
 
 
 def journal_path(results: Path) -> Path:
@@ -90,23 +115,58 @@ class Plan:
     attempts: int = 0
     error: str = ""
     first_row: int = 0
+    conversation_id: str = ""  # where a created call went (resolved, when the file had none)
+    contact_id: str = ""
+
+
+@dataclass(frozen=True)
+class InDoubt:
+    """An uncertain call as the journal holds it: what was sent and when."""
+
+    fingerprint: str
+    body: str
+    conversation_id: str
+    sent_at: float
+    run: int
+    run_row: int
+
+
+@dataclass(frozen=True)
+class Number:
+    """What a customer number (or `contact:ID`) resolved to in a location."""
+
+    contact_id: str
+    conversation_id: str
+    outcome: str  # found, created, unmatched, error
+    error: str = ""
 
 
 class Journal:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, new_run: bool = True) -> None:
+        """`new_run`: this opening claims rows (a `run`); `reconcile` and the pre-flight read
+        and settle without becoming a run of their own."""
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL: a commit survives the process being killed (it is in the WAL); only power loss
         # could lose the last transactions, and those rows would then be re-planned as pending.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(calls)")}
+        for column, kind in _ADDED_COLUMNS.items():
+            if column not in have:
+                self._db.execute(f"ALTER TABLE calls ADD COLUMN {column} {kind}")
         row = self._db.execute("SELECT value FROM meta WHERE key='runs'").fetchone()
-        self.run = int(row[0]) + 1 if row else 1
         self.resumed = row is not None
+        self.run = (int(row[0]) if row else 0) + (1 if new_run else 0)
+        if new_run:
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES('runs', ?)", (str(self.run),)
+            )
+        # The run holds the journal's lock: whatever is still in flight belongs to a dead run.
         self._db.execute(
-            "INSERT OR REPLACE INTO meta(key, value) VALUES('runs', ?)", (str(self.run),)
+            "UPDATE calls SET state='uncertain', error=? WHERE state='in_flight'", (CRASHED,)
         )
-        self._pending: list[tuple[str, str, int | None, int, str, str]] = []
+        self._pending: list[tuple[object, ...]] = []
 
     def counts(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT state, count(*) FROM calls GROUP BY state").fetchall())
@@ -115,17 +175,17 @@ class Journal:
         self, rows: Sequence[int], fingerprints: Sequence[str], retry_uncertain: bool
     ) -> list[Plan]:
         """Decide each valid row's fate, in order, and claim it for this run."""
-        known: dict[str, tuple[str, str, int | None, int, str, int, int]] = {}
+        known: dict[str, tuple[Any, ...]] = {}
         unique = list(dict.fromkeys(fingerprints))
         for start in range(0, len(unique), 900):
             batch = unique[start : start + 900]
             marks = ",".join("?" * len(batch))
             for fp, *rest in self._db.execute(
-                "SELECT fingerprint, state, message_id, http_status, attempts, error, run, run_row"
-                f" FROM calls WHERE fingerprint IN ({marks})",
+                "SELECT fingerprint, state, message_id, http_status, attempts, error, run, run_row,"
+                f" conversation_id, contact_id FROM calls WHERE fingerprint IN ({marks})",
                 batch,
             ):
-                known[fp] = tuple(rest)  # type: ignore[assignment,unused-ignore]
+                known[fp] = tuple(rest)
         plans: list[Plan] = []
         claims: list[tuple[str, str, str, int, str, int, int]] = []
         for row, fp in zip(rows, fingerprints, strict=True):
@@ -138,15 +198,30 @@ class Journal:
             state, message_id, status, attempts, error = (
                 entry[:5] if entry else ("pending", "", None, 0, "")
             )
+            conversation, contact = entry[7:9] if entry else ("", "")
             if state == "in_flight":
                 state, error = "uncertain", CRASHED
             if state == "created":
-                plans.append(Plan("created", message_id, status, attempts))
+                plans.append(
+                    Plan("created", message_id, status, attempts, error, 0, conversation, contact)
+                )
             elif state == "uncertain" and not retry_uncertain:
-                plans.append(Plan("uncertain", message_id, status, attempts, error))
+                plans.append(
+                    Plan("uncertain", message_id, status, attempts, error, 0, conversation, contact)
+                )
             else:
-                plans.append(Plan("send", attempts=attempts))
-            known[fp] = (state, message_id, status, attempts, error, self.run, row)
+                plans.append(Plan("send", attempts=attempts, error=error))
+            known[fp] = (
+                state,
+                message_id,
+                status,
+                attempts,
+                error,
+                self.run,
+                row,
+                conversation,
+                contact,
+            )
             claims.append((fp, state, message_id, attempts, error, self.run, row))
         self._db.execute("BEGIN")
         self._db.executemany(
@@ -159,13 +234,17 @@ class Journal:
         self._db.execute("COMMIT")
         return plans
 
-    def mark_in_flight(self, fingerprint: str) -> None:
-        """Durable before the request leaves; carries the finished rows' states with it."""
+    def mark_in_flight(
+        self, fingerprint: str, body: str = "", conversation_id: str = "", contact_id: str = ""
+    ) -> None:
+        """Durable before the request leaves, with what is sent (so that an uncertain call can
+        be looked for); carries the finished rows' states with it."""
         self._db.execute("BEGIN")
         self._write_pending()
         self._db.execute(
-            "UPDATE calls SET state='in_flight', attempts=attempts+1 WHERE fingerprint=?",
-            (fingerprint,),
+            "UPDATE calls SET state='in_flight', attempts=attempts+1, body=?, conversation_id=?,"
+            " contact_id=?, sent_at=? WHERE fingerprint=?",
+            (body, conversation_id, contact_id, time.time(), fingerprint),
         )
         self._db.execute("COMMIT")
 
@@ -179,13 +258,13 @@ class Journal:
     ) -> None:
         """Buffered: committed with the next `mark_in_flight` or `flush`. A crash before that
         leaves the row `in_flight`, i.e. `uncertain`, which is what it then is."""
-        self._pending.append((state, message_id, http_status, 0, error, fingerprint))
+        self._pending.append((state, message_id, http_status, error, fingerprint))
 
     def _write_pending(self) -> None:
         if self._pending:
             self._db.executemany(
-                "UPDATE calls SET state=?, message_id=?, http_status=?, attempts=attempts+?,"
-                " error=? WHERE fingerprint=?",
+                "UPDATE calls SET state=?, message_id=?, http_status=?, error=?"
+                " WHERE fingerprint=?",
                 self._pending,
             )
             self._pending.clear()
@@ -195,6 +274,81 @@ class Journal:
             self._db.execute("BEGIN")
             self._write_pending()
             self._db.execute("COMMIT")
+
+    # Settling ------------------------------------------------------------------------------
+
+    def in_doubt(self, fingerprints: Sequence[str] | None = None) -> list[InDoubt]:
+        """Uncertain calls (all, or those of `fingerprints`) with what was sent."""
+        query = (
+            "SELECT fingerprint, body, conversation_id, sent_at, run, run_row FROM calls"
+            " WHERE state='uncertain'"
+        )
+        if fingerprints is None:
+            return [InDoubt(*row) for row in self._db.execute(query)]
+        found: list[InDoubt] = []
+        unique = list(dict.fromkeys(fingerprints))
+        for start in range(0, len(unique), 900):
+            batch = unique[start : start + 900]
+            marks = ",".join("?" * len(batch))
+            found.extend(
+                InDoubt(*row)
+                for row in self._db.execute(f"{query} AND fingerprint IN ({marks})", batch)
+            )
+        return found
+
+    def settle(self, fingerprint: str, state: str, message_id: str, error: str) -> None:
+        """A settled call, committed at once: a kill while settling loses nothing."""
+        self.flush()
+        self._db.execute(
+            "UPDATE calls SET state=?, message_id=?, error=? WHERE fingerprint=? AND"
+            " state='uncertain'",
+            (state, message_id, error, fingerprint),
+        )
+
+    def last_rows(self) -> dict[str, int]:
+        """The calls the last run claimed -> their row in its results file."""
+        rows = self._db.execute(
+            "SELECT fingerprint, run_row FROM calls WHERE run=(SELECT max(run) FROM calls)"
+        )
+        return dict(rows.fetchall())
+
+    def created_among(self, fingerprints: Sequence[str]) -> int:
+        """How many of `fingerprints` are created already (read only: nothing is claimed)."""
+        count = 0
+        unique = list(dict.fromkeys(fingerprints))
+        for start in range(0, len(unique), 900):
+            batch = unique[start : start + 900]
+            marks = ",".join("?" * len(batch))
+            count += self._db.execute(
+                f"SELECT count(*) FROM calls WHERE state='created' AND fingerprint IN ({marks})",
+                batch,
+            ).fetchone()[0]
+        return int(count)
+
+    def known_message_ids(self, conversation_id: str) -> set[str]:
+        """Messages this journal knows it created in a conversation: never another call's."""
+        rows = self._db.execute(
+            "SELECT message_id FROM calls WHERE conversation_id=? AND state='created'",
+            (conversation_id,),
+        )
+        return {row[0] for row in rows if row[0]}
+
+    # Numbers -------------------------------------------------------------------------------
+
+    def number(self, location: str, number: str) -> Number | None:
+        row = self._db.execute(
+            "SELECT contact_id, conversation_id, outcome, error FROM numbers"
+            " WHERE location=? AND number=?",
+            (location, number),
+        ).fetchone()
+        return Number(*row) if row else None
+
+    def remember_number(self, location: str, number: str, found: Number) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO numbers(location, number, contact_id, conversation_id,"
+            " outcome, error) VALUES(?,?,?,?,?,?)",
+            (location, number, found.contact_id, found.conversation_id, found.outcome, found.error),
+        )
 
     def close(self) -> None:
         self.flush()

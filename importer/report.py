@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -13,10 +12,19 @@ import pandas as pd
 
 from importer.errors import InputError
 from importer.paths import check_output
-from importer.results import OUTCOMES, RESULT_COLUMNS
+from importer.results import (
+    NEEDS_ATTENTION,
+    OUTCOMES,
+    RESULT_COLUMNS,
+    SETTLED_ABSENT,
+    SETTLED_FOUND,
+    UNREADABLE,
+)
 from schemas.call import FIELDS
 
 if TYPE_CHECKING:  # the send loop (httpx, tqdm) is not needed to summarise a validation
+    from importer.preflight import Preflight
+    from importer.reconcile import Reconciled
     from importer.send import RunResult
     from importer.validate import Tally
 
@@ -29,8 +37,18 @@ def validation_summary(tally: Tally, source_name: str, out: str, top: int = 10) 
     lines = [
         f"{source_name}: {tally.rows} rows,"
         f" {tally.valid} valid ({_share(tally.valid, tally.rows)}),"
-        f" {tally.invalid} invalid ({_share(tally.invalid, tally.rows)})",
+        f" {tally.invalid} invalid ({_share(tally.invalid, tally.rows)})"
+        + (
+            f", {tally.skipped} skipped ({_share(tally.skipped, tally.rows)})"
+            if tally.skipped
+            else ""
+        ),
     ]
+    if tally.directions:
+        parts = ", ".join(f"{n} {d}" for d, n in sorted(tally.directions.items()))
+        lines.append(f"valid rows by direction: {parts}")
+    for reason, count in tally.skip_reasons.most_common(top):
+        lines.append(f"  {count:>8}  skipped: {reason}")
     if tally.reasons:
         lines.append("problems by column and reason:")
         for (column, reason), count in tally.reasons.most_common(top):
@@ -60,22 +78,87 @@ def run_summary(result: RunResult) -> str:
     lines.append(
         f"  {result.requests} requests in {result.elapsed_s:.1f} s ({rate:.1f} requests/s)"
     )
-    lines.extend(_detail_lines(read_results_summary(result.results)))
+    lookups = {k: v for k, v in result.by_endpoint.items() if not k.endswith(" call")}
+    if lookups or result.numbers_reused:
+        parts = ", ".join(f"{n} {k}" for k, n in sorted(lookups.items()))
+        reused = (
+            f"; {result.numbers_reused} numbers known from the journal"
+            if result.numbers_reused
+            else ""
+        )
+        lines.append(f"  lookups: {parts or 'none'}{reused}")
+    summary = read_results_summary(result.results)
+    lines.extend(_detail_lines(summary))
     if result.stop_reason:
         lines.append(f"stopped early: {result.stop_reason}")
         lines.append(f"  {result.resume_hint}")
-    elif counts["failed"] or counts["pending"]:
-        lines.append("next: re-run the same command to send the failed rows again")
+    elif result.dry_run:
+        lines.append("next: run the same command without --dry-run to send the calls")
+    elif counts["failed"] or counts["pending"] or counts["unmatched"]:
+        lines.append("next: re-run the same command to send the failed and pending rows again")
     if counts["uncertain"]:
         lines.append(
-            "uncertain rows may already be in HighLevel: check them, then re-run with"
-            " --retry-uncertain to send them anyway"
+            "uncertain rows may already be in HighLevel and could not be read back: re-run to"
+            " read them again (or `call-importer reconcile`); --retry-uncertain sends them"
+            " without looking, for an API whose messages cannot be read"
         )
     lines.append(f"results written to {result.results}")
     return "\n".join(lines)
 
 
-ATTENTION = ("invalid", "failed", "uncertain", "pending")
+def preflight_summary(result: Preflight) -> str:
+    lines = [f"{result.source.path}: {sum(result.numbers.values())} distinct customer numbers"]
+    for outcome in ("found", "created", "would-create", "unmatched", "error"):
+        if result.numbers[outcome]:
+            lines.append(
+                f"  {outcome:<13} {result.numbers[outcome]:>7} numbers"
+                f"  {result.rows[outcome]:>8} rows"
+            )
+    if result.given:
+        lines.append(f"  {result.given} rows give their conversation ID: no lookup needed")
+    lines.append(
+        f"  {result.spent} lookups made now"
+        + (f"; {result.reused} numbers known from the journal" if result.reused else "")
+    )
+    hours = result.seconds / 3600
+    lines.append(
+        f"the import will take {result.requests:,} requests ({result.calls:,} calls +"
+        f" {result.left:,} lookups left): about {hours:.1f} h at {result.rate_per_s:g} requests/s"
+        + (
+            f", over {result.days} days at {result.daily:,} requests a day"
+            if result.days > 1
+            else ""
+        )
+    )
+    if result.numbers["unmatched"]:
+        lines.append(
+            f"{result.rows['unmatched']} rows have no contact: they will be `unmatched`, or give"
+            " --create-contacts to create the contacts"
+        )
+    if result.stop_reason:
+        lines.append(f"stopped early: {result.stop_reason}")
+    lines.append(f"numbers written to {result.out}")
+    return "\n".join(lines)
+
+
+def reconcile_summary(result: Reconciled) -> str:
+    found = result.settled.outcomes
+    total = sum(found.values())
+    lines = [f"{result.results}: {total} uncertain calls read back ({result.settled.reads} reads)"]
+    for outcome, meaning in (
+        ("created", "found in their conversation"),
+        ("pending", "not there: the next run sends them"),
+        ("uncertain", "could not be read: still uncertain"),
+    ):
+        if found[outcome]:
+            lines.append(f"  {found[outcome]:>8}  {meaning}")
+    if result.stop_reason:
+        lines.append(f"stopped early: {result.stop_reason}")
+    lines.append(f"results rewritten: {sum(result.rewritten.values())} rows changed")
+    return "\n".join(lines)
+
+
+ATTENTION = NEEDS_ATTENTION
 MAX_TABLE_ROWS = 5_000
 _READ_CHUNK = 200_000
 
@@ -93,6 +176,9 @@ class ResultsSummary:
     last: str = ""
     attention: list[dict[str, str]] = field(default_factory=list)
     attention_total: int = 0
+    directions: Counter[tuple[str, str]] = field(default_factory=Counter)  # (direction, outcome)
+    unmatched: Counter[str] = field(default_factory=Counter)  # customer number -> rows
+    settled: Counter[str] = field(default_factory=Counter)  # found, sent again, unreadable
 
     @property
     def total(self) -> int:
@@ -105,13 +191,18 @@ _ERROR_FIELDS = "|".join(re.escape(name) for name in ("row", *FIELDS))
 _NEXT_CELL = re.compile(f"; (?=(?:{_ERROR_FIELDS}): )")
 
 
+_A_NUMBER = re.compile(r"\+[0-9]{7,15}")
+
+
 def error_reasons(error: str, outcome: str = "invalid") -> list[str]:
     """`to: not a phone number (x); date: required` -> the reasons without the values. Only an
     invalid row's error lists several cells; any other is one reason, as the API or the loop
-    worded it."""
+    worded it, with its phone numbers taken out (one reason, not one per number)."""
     if not error:
         return []
-    parts = _NEXT_CELL.split(error) if outcome == "invalid" else [error]
+    if outcome != "invalid":
+        return [_A_NUMBER.sub("<number>", error.strip())]
+    parts = _NEXT_CELL.split(error)
     return [re.sub(r" \([^()]*\)$", "", part.strip()) for part in parts if part.strip()]
 
 
@@ -119,11 +210,17 @@ def read_results_summary(path: Path) -> ResultsSummary:
     if not path.is_file():
         raise InputError(f"{path}: no such results file")
     summary = ResultsSummary(path)
+    # Files written before the direction and contact columns existed are read as outbound.
+    older = [c for c in RESULT_COLUMNS if c not in ("direction", "contact_id")]
     try:
+        header = pd.read_csv(path, dtype=str, nrows=0).columns
+        columns = RESULT_COLUMNS if {"direction", "contact_id"} <= set(header) else older
         chunks = pd.read_csv(
-            path, dtype=str, keep_default_na=False, chunksize=_READ_CHUNK, usecols=RESULT_COLUMNS
+            path, dtype=str, keep_default_na=False, chunksize=_READ_CHUNK, usecols=columns
         )
         for chunk in chunks:
+            if "direction" not in chunk:
+                chunk["direction"], chunk["contact_id"] = "", ""
             _add_chunk(summary, chunk)
     except (ValueError, pd.errors.ParserError) as exc:
         raise InputError(f"{path}: not a results file written by `run` ({exc})") from None
@@ -150,6 +247,21 @@ def _add_chunk(summary: ResultsSummary, chunk: pd.DataFrame) -> None:
         summary.attention.extend(
             {str(k): str(v) for k, v in r.items()} for r in needs.head(room).to_dict("records")
         )
+    direction = chunk["direction"].where(chunk["direction"] != "", "outbound")
+    pairs = direction + "\t" + chunk["outcome"]
+    for pair, n in _counts(pairs).items():
+        way, _, outcome = pair.partition("\t")
+        summary.directions[(way, outcome)] += n
+    unmatched = chunk[chunk["outcome"] == "unmatched"]
+    if len(unmatched):
+        inbound = unmatched["direction"] == "inbound"
+        summary.unmatched.update(_counts(unmatched["from"].where(inbound, unmatched["to"])))
+    notes = chunk["error"]
+    summary.settled["found"] += int(notes.str.startswith(SETTLED_FOUND).sum())
+    summary.settled["sent again"] += int(notes.str.startswith(SETTLED_ABSENT).sum())
+    summary.settled["unreadable"] += int(
+        ((chunk["outcome"] == "uncertain") & notes.str.contains(UNREADABLE, regex=False)).sum()
+    )
     for row, error, outcome in zip(needs["row"], needs["error"], needs["outcome"], strict=True):
         for reason in error_reasons(error, outcome) or [f"{outcome}: (no message)"]:
             summary.reasons[reason] += 1
@@ -166,7 +278,12 @@ def next_step(counts: Counter[str], path: Path) -> str:
     if counts["pending"] or counts["failed"]:
         return "next: re-run the same `call-importer run` command; it sends failed and pending rows"
     if counts["uncertain"]:
-        return "next: check the uncertain rows in HighLevel, then re-run with --retry-uncertain"
+        return (
+            "next: re-run (or `call-importer reconcile`) to read the uncertain calls back;"
+            " --retry-uncertain sends them without looking"
+        )
+    if counts["unmatched"]:
+        return "next: create the contacts (or re-run with --create-contacts), then re-run"
     if counts["invalid"]:
         return (
             f"next: fix the invalid rows in the input (see the error column of {path}) and re-run"
@@ -197,10 +314,35 @@ def results_summary_text(summary: ResultsSummary, top: int = 10) -> str:
 
 
 def _detail_lines(summary: ResultsSummary, top: int = 10) -> list[str]:
-    """The time span of what was imported and the errors by reason, with example rows."""
+    """Directions, the time span of what was imported, what settling did, the unmatched
+    numbers and the errors by reason, with example rows."""
     lines = []
+    ways = sorted({way for way, _ in summary.directions})
+    if len(ways) > 1 or (ways and ways != ["outbound"]):
+        for way in ways:
+            parts = ", ".join(
+                f"{n} {outcome}"
+                for (w, outcome), n in sorted(summary.directions.items())
+                if w == way and n
+            )
+            lines.append(f"  {way:<10} {parts}")
     if summary.first:
         lines.append(f"calls imported span {summary.first} .. {summary.last}")
+    if any(summary.settled.values()):
+        lines.append(
+            f"read back from their conversations: {summary.settled['found']} found,"
+            f" {summary.settled['sent again']} not there and sent again,"
+            f" {summary.settled['unreadable']} could not be read"
+        )
+    if summary.unmatched:
+        lines.append(
+            f"unmatched numbers (no contact; --create-contacts creates them):"
+            f" {len(summary.unmatched)}"
+        )
+        for number, n in summary.unmatched.most_common(top):
+            lines.append(f"  {n:>9}  {number}")
+        if len(summary.unmatched) > top:
+            lines.append(f"  ... and {len(summary.unmatched) - top} more numbers")
     if summary.reasons:
         lines.append("errors by reason:")
         for reason, n in summary.reasons.most_common(top):
@@ -209,85 +351,10 @@ def _detail_lines(summary: ResultsSummary, top: int = 10) -> list[str]:
     return lines
 
 
-def _bars(items: list[tuple[str, int]], width: int = 560) -> str:
-    """A horizontal bar chart as inline SVG."""
-    if not items:
-        return "<p class=muted>nothing to show</p>"
-    top = max(n for _, n in items) or 1
-    height = 24 * len(items) + 8
-    parts = [f'<svg width="{width}" height="{height}" role="img">']
-    for i, (label, n) in enumerate(items):
-        y = 4 + 24 * i
-        bar = max(1, int((width - 260) * n / top))
-        parts.append(
-            f'<text x="0" y="{y + 15}" class="lbl">{html.escape(label[:34])}</text>'
-            f'<rect x="220" y="{y}" width="{bar}" height="18" class="bar {html.escape(label)}"/>'
-            f'<text x="{224 + bar}" y="{y + 15}" class="num">{n}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-_CSS = """
-body{font:14px system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
-h1{font-size:20px}h2{font-size:16px;margin-top:28px}.muted{color:#777}
-table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ddd;padding:4px 6px;
-text-align:left;vertical-align:top}th{cursor:pointer;background:#f4f4f4;user-select:none}
-.lbl,.num{font-size:12px}.bar{fill:#5b8def}.bar.created{fill:#3a9d5d}.bar.invalid{fill:#d9822b}
-.bar.failed{fill:#d64545}.bar.uncertain{fill:#a35bd6}.bar.pending{fill:#999}
-.cards{display:flex;gap:12px;flex-wrap:wrap}.card{border:1px solid #ddd;border-radius:6px;
-padding:8px 14px}.card b{display:block;font-size:20px}input{padding:4px;width:300px}
-"""
-
-_JS = """
-const t=document.getElementById('rows'),q=document.getElementById('q');
-q.addEventListener('input',()=>{const v=q.value.toLowerCase();for(const r of t.tBodies[0].rows)
-r.style.display=r.textContent.toLowerCase().includes(v)?'':'none';
-document.getElementById('shown').textContent=[...t.tBodies[0].rows].filter(r=>r.style.display!=='none').length;});
-t.tHead.addEventListener('click',e=>{const th=e.target.closest('th');if(!th)return;
-const i=th.cellIndex,asc=th.dataset.asc!=='1';th.dataset.asc=asc?'1':'0';
-const rs=[...t.tBodies[0].rows];const num=i===0;rs.sort((a,b)=>{const x=a.cells[i].textContent,
-y=b.cells[i].textContent;const c=num?(+x)-(+y):x.localeCompare(y);return asc?c:-c});
-rs.forEach(r=>t.tBodies[0].appendChild(r));});
-"""
-
-
 def render_html(summary: ResultsSummary) -> str:
-    total = summary.total
-    cards = "".join(
-        f'<div class="card">{html.escape(o)}<b>{n}</b>{_share(n, total)}</div>'
-        for o, n in outcome_lines(summary.counts)
-    )
-    columns = ("row", "outcome", "error", "conversation_id", "to", "from", "date", "http_status")
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in columns) + "</tr>"
-        for r in summary.attention
-    )
-    capped = (
-        f"<p class=muted>showing the first {len(summary.attention)} of"
-        f" {summary.attention_total} rows that need attention; every row is in the CSV</p>"
-        if summary.attention_total > len(summary.attention)
-        else ""
-    )
-    span = (
-        f"<p>calls imported span {html.escape(summary.first)} .. {html.escape(summary.last)}</p>"
-        if summary.first
-        else ""
-    )
-    days = sorted(summary.per_day.items())
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>call-importer report: {html.escape(summary.path.name)}</title><style>{_CSS}</style></head>
-<body><h1>Import report: {html.escape(str(summary.path))}</h1>
-<p><b id="total">{total}</b> rows. {html.escape(next_step(summary.counts, summary.path))}</p>
-<div class="cards" id="outcomes">{cards}</div>{span}
-<h2>Outcomes</h2>{_bars(outcome_lines(summary.counts))}
-<h2>Calls imported per day</h2>{_bars(days[-60:])}
-<h2>Errors by reason</h2>{_bars(summary.reasons.most_common(15))}
-<h2>Rows that need attention (<span id="shown">{len(summary.attention)}</span>)</h2>{capped}
-<p><input id="q" placeholder="filter rows (e.g. failed, 422, row 12)"></p>
-<table id="rows"><thead><tr>{"".join(f"<th>{c}</th>" for c in columns)}</tr></thead>
-<tbody>{body}</tbody></table><script>{_JS}</script></body></html>
-"""
+    from importer.pages import render_report
+
+    return render_report(summary)
 
 
 def write_html(summary: ResultsSummary, path: Path) -> None:

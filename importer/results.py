@@ -29,9 +29,26 @@ RESULT_COLUMNS: Final = (
     "from",
     "status",
     "date",
+    "direction",
+    "contact_id",
 )
-OUTCOMES: Final = ("created", "invalid", "duplicate", "failed", "uncertain", "pending")
+OUTCOMES: Final = (
+    "created",
+    "invalid",
+    "duplicate",
+    "failed",
+    "uncertain",
+    "pending",
+    "unmatched",
+    "skipped",
+)
+# Outcomes that leave work for a person (exit code 1); `skipped` and `duplicate` do not.
+NEEDS_ATTENTION: Final = ("invalid", "failed", "uncertain", "pending", "unmatched")
 VALIDATION_COLUMNS: Final = ("row", "valid", "errors")
+# How settling marks a row in the error column (importer.settle); the report counts them.
+SETTLED_FOUND: Final = "settled: found in its conversation"
+SETTLED_ABSENT: Final = "settled: not in its conversation; sent again"
+UNREADABLE: Final = "could not read the conversation"
 
 _FORMULA_CHARS = ("=", "+", "-", "@", "\t", "\r")
 # A phone number as written: `+`, then 7 to 15 digits (E.164's most) among spaces and
@@ -124,6 +141,6 @@ class OutcomeCounts:
     def exit_code(self, stopped_early: bool) -> int:
         if stopped_early and self.counts["pending"]:
             return 3
-        if any(self.counts[o] for o in ("invalid", "failed", "uncertain", "pending")):
+        if any(self.counts[o] for o in NEEDS_ATTENTION):
             return 1
         return 0

@@ -1,43 +1,53 @@
 """The import loop: checked chunks in, one request per new call, results out in input order.
 
 Chunks are checked in a worker thread while the previous chunk is being sent, so the loop is
-bound by the API, not by pandas. Within a chunk, at most `concurrency` requests are in flight and
-each waits for the limiter. Once the run must stop (token refused, daily cap, Ctrl-C), no new
-request starts; the rest of the file is still read so that every row reaches the results.
+bound by the API, not by pandas. Within a chunk, at most `concurrency` rows are worked on at
+once: each finds its conversation when the file has none (`importer.resolve`), then is posted
+through the location's session (`importer.session`). Before anything is sent, the journal's
+uncertain calls are read back and settled (`importer.settle`); so are a chunk's own before its
+lines are written, and the calls found absent are sent again. Once the run must stop (token
+refused, daily cap, Ctrl-C), no new request starts; the rest of the file is still read so that
+every row reaches the results.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
+import json
 import signal
 import sqlite3
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from importer.client import Answer, LeadConnectorClient, Verdict
+from importer.client import LeadConnectorClient, Verdict, request
 from importer.config import LoadOptions, NormaliseOptions, SendOptions
 from importer.errors import UsageError
 from importer.journal import Journal, Plan, RunLock, journal_path
 from importer.limiter import RateLimiter
 from importer.load import PANDAS_LOCK, Source, open_source
 from importer.paths import check_output
-from importer.payload import build_bodies, fingerprint
-from importer.results import RESULT_COLUMNS, CsvAppender, OutcomeCounts, partial_path
+from importer.payload import Draft, drafts
+from importer.resolve import Resolver
+from importer.results import (
+    RESULT_COLUMNS,
+    SETTLED_ABSENT,
+    CsvAppender,
+    OutcomeCounts,
+    partial_path,
+)
+from importer.session import ApiSession, Stop
+from importer.settle import SettleCounts, Settler
 from importer.validate import CheckedChunk, check_chunks
-from schemas.call import OutboundCallBody
 
-MAX_RATE_LIMITED = 50  # 429s in a row for one call before it is given up as `failed`
+SETTLE_ROUNDS = 3  # a chunk's uncertain calls: read back, send the absent ones, at most so often
 
 
 @dataclass
@@ -51,37 +61,13 @@ class RunResult:
     elapsed_s: float
     requests: int
     dry_run: bool = False
+    by_endpoint: dict[str, int] = field(default_factory=dict)
+    settled: SettleCounts = field(default_factory=SettleCounts)
+    numbers_reused: int = 0
 
     @property
     def exit_code(self) -> int:
         return self.counts.exit_code(self.stop_reason is not None)
-
-
-class Stop:
-    """Why the run stops taking new rows; the first reason wins."""
-
-    def __init__(self) -> None:
-        self.reason: str | None = None
-        self._event = asyncio.Event()
-
-    def set(self, reason: str) -> None:
-        if self.reason is None:
-            self.reason = reason
-        self._event.set()
-
-    def is_set(self) -> bool:
-        return self._event.is_set()
-
-    async def race(self, work: Awaitable[Any]) -> bool:
-        """Run `work` unless the stop comes first; True when the work finished."""
-        task = asyncio.ensure_future(work)
-        stopper = asyncio.ensure_future(self._event.wait())
-        done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        if task in done:
-            return True
-        task.cancel()
-        return False
 
 
 @dataclass
@@ -91,18 +77,33 @@ class _RowResult:
     http_status: int | None = None
     attempts: int = 0
     error: str = ""
+    conversation_id: str = ""
+    contact_id: str = ""
+
+
+@dataclass
+class _Work:
+    """A valid row to send: its position in the chunk, the call and what the journal said."""
+
+    pos: int
+    draft: Draft
+    plan: Plan
 
 
 @dataclass
 class _Loop:
     send: SendOptions
     journal: Journal
-    client: LeadConnectorClient | None
-    limiter: RateLimiter
-    stop: Stop
+    session: ApiSession
+    resolver: Resolver | None
+    settler: Settler | None
     bar: tqdm  # type: ignore[type-arg,unused-ignore]
-    requests: int = 0
+    settled: SettleCounts = field(default_factory=SettleCounts)
     live: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def stop(self) -> Stop:
+        return self.session.stop
 
     def done(self, outcome: str, rows: int = 1) -> None:
         """Progress per finished row: the bar moves with every answer, not per chunk."""
@@ -111,85 +112,64 @@ class _Loop:
             self.bar.set_postfix({k: v for k, v in self.live.items() if v}, refresh=False)
             self.bar.update(rows)
 
-    async def send_row(self, body: OutboundCallBody, fp: str, previous_attempts: int) -> _RowResult:
-        attempts = previous_attempts
-        tries = 0
-        rate_limited = 0
-        answer: Answer | None = None
-        while True:
-            if self.stop.is_set():
-                return self._not_sent(fp, attempts, answer)
-            slot = self.limiter.try_take()
-            if slot is None:
-                acquiring = asyncio.ensure_future(self.limiter.acquire())
-                if not await self.stop.race(acquiring):
-                    return self._not_sent(fp, attempts, answer)
-                slot = acquiring.result()
-            assert self.client is not None
-            self.journal.mark_in_flight(fp)
-            attempts += 1
-            self.requests += 1
-            answer = await self.client.add_outbound_call(body)
-            self.limiter.settle(slot)
-            self.limiter.observe(answer.limits)
-            if answer.limits.daily_remaining == 0:
-                self._daily_cap_reached()
-            verdict = answer.verdict
-            if verdict is Verdict.CREATED:
-                return self._finish(fp, "created", answer, attempts)
-            if verdict is Verdict.FAILED:
-                return self._finish(fp, "failed", answer, attempts)
-            if verdict is Verdict.UNCERTAIN:
-                return self._finish(fp, "uncertain", answer, attempts)
-            if verdict is Verdict.ABORT:
-                self.stop.set(f"the API refused the token ({answer.error}); check GHL_TOKEN")
-                return self._not_sent(fp, attempts, answer)
-            if verdict is Verdict.RATE_LIMITED:
-                rate_limited += 1
-                self.limiter.after_429()
-                if rate_limited >= MAX_RATE_LIMITED:
-                    return self._finish(fp, "failed", answer, attempts, "rate limited too often")
-                self.journal.finish(fp, "pending", http_status=answer.http_status)
-                continue
-            tries += 1  # Verdict.RETRY: it did not reach the API; back off and send again
-            if tries >= self.send.max_attempts:
-                return self._finish(fp, "failed", answer, attempts, f"gave up after {tries} tries")
-            self.journal.finish(fp, "pending", http_status=answer.http_status, error=answer.error)
-            if not await self.stop.race(asyncio.sleep(backoff(tries))):
-                return self._not_sent(fp, attempts, answer)
+    async def send_row(self, work: _Work) -> _RowResult:
+        draft, fp = work.draft, work.draft.fingerprint
+        conversation = draft.body.get("conversationId", "")
+        contact = draft.body.get("contactId", "") or draft.contact_id
+        if not conversation:
+            if self.resolver is None:  # validation refuses such rows without a location
+                return self._finish(fp, _RowResult("failed", error="no conversation ID"))
+            found = await self.resolver.conversation(draft.customer, contact, draft.name)
+            if found.outcome == "stopped":
+                return self._not_sent(fp, work.plan.attempts, found.error)
+            if found.outcome == "unmatched":
+                return self._finish(fp, _RowResult("unmatched", error=found.error))
+            if not found.usable:
+                return self._finish(
+                    fp, _RowResult("failed", http_status=found.http_status, error=found.error)
+                )
+            conversation, contact = found.conversation_id, found.contact_id
+        body = draft.final(conversation, contact)
+        sent = json.dumps(body, ensure_ascii=False)
+        result = await self.session.call(
+            request("inbound call" if draft.inbound else "outbound call", json=body),
+            attempts=work.plan.attempts,
+            before_send=lambda: self.journal.mark_in_flight(fp, sent, conversation, contact),
+            not_processed=lambda answer: self.journal.finish(
+                fp, "pending", http_status=answer.http_status, error=answer.error
+            ),
+        )
+        if result.verdict is None:
+            return self._not_sent(fp, result.attempts, result.error, result.http_status)
+        answer = result.answer
+        outcome = {Verdict.CREATED: "created", Verdict.FAILED: "failed"}.get(
+            result.verdict, "uncertain"
+        )
+        note = result.error
+        if outcome == "created" and work.plan.error == SETTLED_ABSENT:
+            note = SETTLED_ABSENT  # read back, not found, and now sent: say so in the results
+        return self._finish(
+            fp,
+            _RowResult(
+                outcome,
+                answer.message_id if answer else "",
+                result.http_status,
+                result.attempts,
+                note,
+                conversation,
+                contact,
+            ),
+        )
 
-    def _finish(
-        self, fp: str, outcome: str, answer: Answer, attempts: int, note: str = ""
+    def _finish(self, fp: str, row: _RowResult) -> _RowResult:
+        self.journal.finish(fp, row.outcome, row.message_id, row.http_status, row.error)
+        return row
+
+    def _not_sent(
+        self, fp: str, attempts: int, error: str, http_status: int | None = None
     ) -> _RowResult:
-        error = f"{answer.error} ({note})" if note else answer.error
-        self.journal.finish(fp, outcome, answer.message_id, answer.http_status, error)
-        return _RowResult(outcome, answer.message_id, answer.http_status, attempts, error)
-
-    def _not_sent(self, fp: str, attempts: int, answer: Answer | None) -> _RowResult:
-        status = answer.http_status if answer else None
-        self.journal.finish(fp, "pending", http_status=status)
-        return _RowResult("pending", "", status, attempts, f"not sent: {self.stop.reason}")
-
-    def _daily_cap_reached(self) -> None:
-        reset = next_utc_midnight(datetime.now(UTC))
-        if self.send.wait_daily:
-            seconds = (reset - datetime.now(UTC)).total_seconds()
-            self.limiter.pause(seconds)
-            self.bar.write(f"daily limit reached: waiting until {reset:%Y-%m-%d %H:%M} UTC")
-        else:
-            when = f"{reset:%Y-%m-%d %H:%M} UTC"
-            self.stop.set(f"the daily limit is reached; re-run after it resets (expected {when})")
-
-
-def next_utc_midnight(now: datetime) -> datetime:
-    """When we expect the daily count to reset; the API does not say, we assume 00:00 UTC."""
-    return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def backoff(tries: int, base: float = 0.5, cap: float = 30.0) -> float:
-    """Exponential back-off with full jitter on the upper half: 0.25-0.5 s, 0.5-1 s, ..."""
-    ceiling = min(cap, base * 2 ** (tries - 1))
-    return random.uniform(ceiling / 2, ceiling)
+        self.journal.finish(fp, "pending", http_status=http_status)
+        return _RowResult("pending", "", http_status, attempts, error)
 
 
 def import_file(
@@ -199,18 +179,38 @@ def import_file(
     norm: NormaliseOptions,
     send: SendOptions,
     now: pd.Timestamp | None = None,
+    notify: Callable[[str], None] = lambda line: None,
 ) -> RunResult:
     """Import `path`; resumable: a journal beside `results` remembers every call's state.
-    Every output is checked and the journal locked before the file is read or a request sent."""
+    Every output is checked and the journal locked before the file is read or a request sent;
+    `notify` hears what was detected in the file and what settling found."""
     check_output(results, "--results", [path])
     jpath = journal_path(results)
     for companion in (jpath, partial_path(results)):
         check_output(companion, "--results", [path])
     with RunLock(jpath, results):
-        source = open_source(path, load, provider_id_given=bool(norm.provider_id))
+        source = open_source(path, load)
+        check_source(source, norm, send)
+        if source.detection.message:
+            notify(source.detection.message)
         now = now if now is not None else pd.Timestamp.now(tz="UTC")
         chunks = check_chunks(source, norm, now, load.chunk_size)
-        return asyncio.run(_import(source, chunks, results, send))
+        return asyncio.run(_import(source, chunks, results, send, notify))
+
+
+def check_source(source: Source, norm: NormaliseOptions, send: SendOptions) -> None:
+    """What the file needs that the options do not give: exit 2 before anything is sent."""
+    if "conversation_id" not in source.mapping and not send.location_id and not send.dry_run:
+        raise UsageError(
+            f"{source.path} has no conversation ID column: give --location-id (or"
+            " GHL_LOCATION_ID) to find each call's conversation from the customer's number"
+        )
+    preset = source.preset
+    if preset is not None and preset.rule == "extensions" and not norm.our_numbers:
+        raise UsageError(
+            f"{source.path} is {preset.title}, which names extensions, not the business's"
+            " number: give it with --our-number (e.g. --our-number +15037081210)"
+        )
 
 
 def _estimate_rows(path: Path) -> int:
@@ -221,16 +221,19 @@ def _estimate_rows(path: Path) -> int:
     return max(lines - 1, 0)
 
 
-async def _import(
-    source: Source, chunks: Iterator[CheckedChunk], results: Path, send: SendOptions
-) -> RunResult:
-    started = time.monotonic()
-    jpath = journal_path(results)
-    results.parent.mkdir(parents=True, exist_ok=True)
+def open_journal(path: Path, results: Path, dry_run: bool) -> Journal:
     try:
-        journal = Journal(":memory:" if send.dry_run else jpath)
+        return Journal(":memory:" if dry_run else path)
     except sqlite3.Error as exc:
         raise UsageError(f"--results {results}: its journal cannot be used ({exc})") from None
+
+
+def new_session(
+    send: SendOptions,
+    stop: Stop,
+    notify: Callable[[str], None],
+    in_flight: asyncio.Semaphore | None = None,
+) -> ApiSession:
     client = (
         None
         if send.dry_run or send.token is None
@@ -238,22 +241,77 @@ async def _import(
             send.base_url, send.token, timeout_s=send.timeout_s, connections=send.concurrency
         )
     )
+    return ApiSession(
+        client,
+        RateLimiter(send.rate),
+        stop,
+        max_attempts=send.max_attempts,
+        wait_daily=send.wait_daily,
+        notify=notify,
+        in_flight=in_flight,
+    )
+
+
+async def _import(
+    source: Source,
+    chunks: Iterator[CheckedChunk],
+    results: Path,
+    send: SendOptions,
+    notify: Callable[[str], None],
+) -> RunResult:
     stop = Stop()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set, "interrupted")
-    counts = OutcomeCounts()
-    bar = tqdm(
-        total=_estimate_rows(source.path),
-        unit="row",
-        desc="import",
-        disable=not send.progress,
-        file=sys.stderr,
-        dynamic_ncols=True,
+    try:
+        return await import_chunks(source, chunks, results, send, stop, notify)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def import_chunks(
+    source: Source,
+    chunks: Iterator[CheckedChunk],
+    results: Path,
+    send: SendOptions,
+    stop: Stop,
+    notify: Callable[[str], None],
+    in_flight: asyncio.Semaphore | None = None,
+    bar: tqdm | None = None,  # type: ignore[type-arg,unused-ignore]
+) -> RunResult:
+    """One location's import, as a coroutine: `run-plan` runs several on one event loop, with
+    `in_flight` bounding their requests together."""
+    started = time.monotonic()
+    jpath = journal_path(results)
+    journal = open_journal(jpath, results, send.dry_run)
+    own_bar = bar is None
+    if bar is None:
+        bar = tqdm(
+            total=_estimate_rows(source.path),
+            unit="row",
+            desc="import",
+            disable=not send.progress,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+    session = new_session(send, stop, bar.write if not bar.disable else notify, in_flight)
+    resolver = (
+        Resolver(session, journal, send.location_id, create_contacts=send.create_contacts)
+        if send.location_id
+        else None
     )
-    state = _Loop(send, journal, client, RateLimiter(send.rate), stop, bar)
+    settler = None if send.dry_run or not send.settle else Settler(session, journal)
+    state = _Loop(send, journal, session, resolver, settler, bar)
+    counts = OutcomeCounts()
     writer = CsvAppender(results, RESULT_COLUMNS)
     try:
+        if settler is not None and not send.retry_uncertain:
+            earlier = journal.in_doubt()
+            if earlier:
+                _, found = await settler.settle(earlier)
+                state.settled.add(found)
+                notify(_settled_line(len(earlier), found, "from earlier runs"))
         upcoming = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
         while (chunk := await upcoming) is not None:
             upcoming = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
@@ -265,12 +323,11 @@ async def _import(
         writer.abandon()
         raise
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        bar.close()
+        if own_bar:
+            bar.close()
         journal.close()
-        if client is not None:
-            await client.aclose()
+        if session.client is not None:
+            await session.client.aclose()
     writer.close()
     hint = "" if stop.reason is None else "re-run the same command to resume"
     return RunResult(
@@ -281,55 +338,81 @@ async def _import(
         stop.reason,
         hint,
         time.monotonic() - started,
-        state.requests,
+        session.requests,
         send.dry_run,
+        dict(session.answers),
+        state.settled,
+        resolver.reused if resolver else 0,
     )
 
 
+def _settled_line(total: int, found: SettleCounts, when: str) -> str:
+    parts = ", ".join(f"{n} {o}" for o, n in sorted(found.outcomes.items()))
+    return f"read back {total} uncertain calls {when} ({found.reads} reads): {parts}"
+
+
 async def _process_chunk(chunk: CheckedChunk, state: _Loop) -> pd.DataFrame:
-    """Plan, send, and the chunk's result lines. The pandas work holds `PANDAS_LOCK` (the next
-    chunk is being read meanwhile); no request is in flight while it does."""
+    """Plan, send, settle, and the chunk's result lines. The pandas work holds `PANDAS_LOCK`
+    (the next chunk is being read meanwhile); no request is in flight while it does."""
     with PANDAS_LOCK:
         valid = chunk.valid.to_numpy()
+        skipped = (chunk.skipped != "").to_numpy()
         n = len(valid)
         use = chunk.clean.where(np.broadcast_to(valid[:, None], chunk.clean.shape), chunk.raw)
-        outcome = np.where(valid, "", "invalid").astype(object)
+        outcome = np.where(valid, "", np.where(skipped, "skipped", "invalid")).astype(object)
         message_id = np.full(n, "", dtype=object)
         http_status = np.full(n, "", dtype=object)
         attempts = np.zeros(n, dtype=np.int64)
-        error = chunk.errors.to_numpy(dtype=object).copy()
+        error = np.where(skipped, chunk.skipped.to_numpy(dtype=object), chunk.errors.to_numpy())
+        conversation = use["conversation_id"].to_numpy(dtype=object).copy()
+        contact = use["contact_id"].to_numpy(dtype=object).copy()
+        direction = chunk.clean["direction"].to_numpy(dtype=object).copy()
+        direction[skipped] = "internal"
         positions = np.flatnonzero(valid)
-        bodies = build_bodies(chunk.clean.iloc[positions]) if len(positions) else []
+        calls = drafts(chunk.clean.iloc[positions]) if len(positions) else []
         rows = chunk.raw.index.to_numpy()[positions].tolist()
-    if len(positions) < n:
-        state.done("invalid", n - len(positions))
+    if skipped.any():
+        state.done("skipped", int(skipped.sum()))
+    if n - len(positions) - int(skipped.sum()):
+        state.done("invalid", n - len(positions) - int(skipped.sum()))
     if len(positions):
-        fps = [fingerprint(b) for b in bodies]
-        plans = state.journal.plan(rows, fps, state.send.retry_uncertain)
+        plans = state.journal.plan(rows, [c.fingerprint for c in calls], state.send.retry_uncertain)
         outcomes: dict[int, _RowResult] = {}
-        to_send: list[tuple[int, OutboundCallBody, str, Plan]] = []
-        for pos, body, fp, plan in zip(positions.tolist(), bodies, fps, plans, strict=True):
+        work: list[_Work] = []
+        for pos, call, plan in zip(positions.tolist(), calls, plans, strict=True):
             if plan.action == "send":
-                to_send.append((pos, body, fp, plan))
+                work.append(_Work(pos, call, plan))
             else:
                 outcomes[pos] = _RowResult(
-                    plan.action, plan.message_id, plan.http_status, plan.attempts, plan.error
+                    plan.action,
+                    plan.message_id,
+                    plan.http_status,
+                    plan.attempts,
+                    plan.error,
+                    plan.conversation_id,
+                    plan.contact_id,
                 )
                 state.done(plan.action)
-        await _send_all(to_send, state, outcomes)
+        await _send_all(work, state, outcomes)
+        if state.settler is not None:
+            await _settle_chunk(work, state, outcomes)
         for pos, result in outcomes.items():
             outcome[pos] = result.outcome
             message_id[pos] = result.message_id
             http_status[pos] = "" if result.http_status is None else str(result.http_status)
             attempts[pos] = result.attempts
             error[pos] = result.error
+            if result.conversation_id:
+                conversation[pos] = result.conversation_id
+            if result.contact_id:
+                contact[pos] = result.contact_id
     with PANDAS_LOCK:
         return pd.DataFrame(
             {
                 "row": chunk.raw.index.to_numpy(),
                 "outcome": outcome,
                 "message_id": message_id,
-                "conversation_id": use["conversation_id"].to_numpy(dtype=object),
+                "conversation_id": conversation,
                 "http_status": http_status,
                 "attempts": attempts,
                 "error": error,
@@ -338,35 +421,85 @@ async def _process_chunk(chunk: CheckedChunk, state: _Loop) -> pd.DataFrame:
                 "from": use["from"].to_numpy(dtype=object),
                 "status": use["status"].to_numpy(dtype=object),
                 "date": use["date"].to_numpy(dtype=object),
+                "direction": direction,
+                "contact_id": contact,
             }
         )
 
 
-async def _send_all(
-    to_send: list[tuple[int, OutboundCallBody, str, Plan]],
-    state: _Loop,
-    outcomes: dict[int, _RowResult],
-) -> None:
+async def _send_all(work: list[_Work], state: _Loop, outcomes: dict[int, _RowResult]) -> None:
     if state.send.dry_run:
-        for pos, _, _, plan in to_send:
-            outcomes[pos] = _RowResult("pending", attempts=plan.attempts, error="dry run: not sent")
+        for item in work:
+            outcomes[item.pos] = _RowResult(
+                "pending", attempts=item.plan.attempts, error="dry run: not sent"
+            )
             state.done("pending")
         return
     # A fixed set of workers pulling from one iterator, not a task per row: with httpx a task
     # per row (behind a semaphore) cost 0.8 ms of CPU more per request, half the loop's speed.
-    queue = iter(to_send)
+    queue = iter(work)
 
     async def worker() -> None:
-        for pos, body, fp, plan in queue:
+        for item in queue:
             if state.stop.is_set():
                 result = _RowResult(
-                    "pending", attempts=plan.attempts, error=f"not sent: {state.stop.reason}"
+                    "pending", attempts=item.plan.attempts, error=f"not sent: {state.stop.reason}"
                 )
             else:
-                result = await state.send_row(body, fp, plan.attempts)
-            outcomes[pos] = result
+                result = await state.send_row(item)
+            outcomes[item.pos] = result
             state.done(result.outcome)
 
-    workers = min(state.send.concurrency, len(to_send))
+    workers = min(state.send.concurrency, len(work))
     await asyncio.gather(*(worker() for _ in range(workers)))
     state.journal.flush()
+
+
+async def _settle_chunk(work: list[_Work], state: _Loop, outcomes: dict[int, _RowResult]) -> None:
+    """The chunk's uncertain calls, read back before its lines are written; those found absent
+    are sent again (and may come back uncertain: a few rounds at most)."""
+    assert state.settler is not None
+    by_fp = {item.draft.fingerprint: item for item in work}
+    for _ in range(SETTLE_ROUNDS):
+        doubtful = [item for item in work if outcomes[item.pos].outcome == "uncertain"]
+        if not doubtful or state.stop.is_set():
+            return
+        doubts = state.journal.in_doubt([item.draft.fingerprint for item in doubtful])
+        settled, found = await state.settler.settle(doubts)
+        state.settled.add(found)
+        again: list[_Work] = []
+        for fp, result in settled.items():
+            item = by_fp[fp]
+            before = outcomes[item.pos]
+            if result.outcome == "created":
+                outcomes[item.pos] = _RowResult(
+                    "created",
+                    result.message_id,
+                    before.http_status,
+                    before.attempts,
+                    result.error,
+                    before.conversation_id,
+                    before.contact_id,
+                )
+                state.live["uncertain"] -= 1
+                state.live["created"] += 1
+            elif result.outcome == "pending":
+                plan = Plan("send", attempts=before.attempts, error=SETTLED_ABSENT)
+                again.append(_Work(item.pos, item.draft, plan))
+                state.live["uncertain"] -= 1
+            else:
+                outcomes[item.pos] = _RowResult(
+                    "uncertain",
+                    before.message_id,
+                    before.http_status,
+                    before.attempts,
+                    f"{before.error}; {result.error}",
+                    before.conversation_id,
+                    before.contact_id,
+                )
+        if not again:
+            return
+        resent: dict[int, _RowResult] = {}
+        state.bar.total = (state.bar.total or 0) + len(again)
+        await _send_all(again, state, resent)
+        outcomes.update(resent)

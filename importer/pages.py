@@ -1,0 +1,76 @@
+"""HTML pages from templates (Jinja2, every value escaped): a results file's report, and the
+index of a plan's locations. Self-contained: inline CSS, SVG and script, nothing fetched."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+if TYPE_CHECKING:
+    from importer.report import ResultsSummary
+
+ATTENTION_COLUMNS = (
+    "row",
+    "outcome",
+    "error",
+    "direction",
+    "conversation_id",
+    "to",
+    "from",
+    "date",
+    "http_status",
+)
+MAX_UNMATCHED = 500
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("importer", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        keep_trailing_newline=True,
+    )
+
+
+def render(template: str, **values: Any) -> str:
+    return _environment().get_template(template).render(**values)
+
+
+def _bars(items: list[tuple[str, int]], room: int = 300) -> list[tuple[str, int, int]]:
+    """(label, count, bar width in pixels), the longest bar `room` wide."""
+    top = max((n for _, n in items), default=0) or 1
+    return [(label, n, max(1, int(room * n / top))) for label, n in items]
+
+
+def render_report(summary: ResultsSummary) -> str:
+    from importer.report import _share, next_step, outcome_lines
+    from importer.results import OUTCOMES
+
+    total = summary.total
+    outcomes = outcome_lines(summary.counts)
+    ways = sorted({way for way, _ in summary.directions})
+    present = [o for o in OUTCOMES if any(summary.directions[(w, o)] for w in ways)]
+    directions = [(w, [summary.directions[(w, o)] for o in present]) for w in ways]
+    return render(
+        "report.html.j2",
+        name=summary.path.name,
+        path=str(summary.path),
+        total=total,
+        next_step=next_step(summary.counts, summary.path),
+        cards=[(o, n, _share(n, total)) for o, n in outcomes],
+        first=summary.first,
+        last=summary.last,
+        outcomes=_bars(outcomes),
+        directions=directions if len(ways) > 1 or ways not in ([], ["outbound"]) else [],
+        direction_outcomes=present,
+        settled=summary.settled if any(summary.settled.values()) else None,
+        unmatched=summary.unmatched.most_common(MAX_UNMATCHED),
+        unmatched_total=len(summary.unmatched),
+        days=_bars(sorted(summary.per_day.items())[-60:]),
+        reasons=_bars(summary.reasons.most_common(15)),
+        attention=summary.attention,
+        attention_total=summary.attention_total,
+        columns=ATTENTION_COLUMNS,
+    )

@@ -1,0 +1,168 @@
+"""`call-importer resolve`: every distinct customer number of a file looked up before the
+import, one line each, and what the import will then cost. Posts no call; creates nothing
+unless contacts may be created. What it finds is kept in the journal it shares with the run
+that follows (same `--results`), which then spends no request on those numbers."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from importer.config import LoadOptions, NormaliseOptions, SendOptions
+from importer.journal import RunLock, journal_path
+from importer.load import PANDAS_LOCK, Source, open_source
+from importer.paths import check_output
+from importer.payload import drafts
+from importer.resolve import Resolution, Resolver
+from importer.results import CsvAppender, partial_path
+from importer.send import check_source, new_session, open_journal
+from importer.session import Stop
+from importer.validate import check_chunks
+
+NUMBER_COLUMNS = ("number", "rows", "contact_id", "conversation_id", "outcome", "error")
+DEFAULT_DAILY = 200_000  # the API's documented daily budget, when no answer said otherwise
+# What the run still spends on a number, by its outcome here: a conversation to create; a
+# number that failed is looked up again (contact, conversation, maybe a create).
+_LEFT = {"would-create": 1, "error": 3}
+
+
+@dataclass
+class Preflight:
+    source: Source
+    out: Path
+    journal: Path
+    numbers: Counter[str] = field(default_factory=Counter)  # numbers by outcome
+    rows: Counter[str] = field(default_factory=Counter)  # rows by their number's outcome
+    calls: int = 0  # valid rows the run will post (not created yet, not unmatched)
+    given: int = 0  # valid rows whose conversation the file gives
+    spent: int = 0  # requests made here
+    left: int = 0  # lookups the run will still make
+    reused: int = 0  # numbers answered from the journal
+    rate_per_s: float = 10.0
+    daily: int = DEFAULT_DAILY
+    stop_reason: str | None = None
+
+    @property
+    def requests(self) -> int:
+        return self.calls + self.left
+
+    @property
+    def seconds(self) -> float:
+        return self.requests / self.rate_per_s
+
+    @property
+    def days(self) -> int:
+        return max(1, math.ceil(self.requests / self.daily)) if self.requests else 0
+
+    @property
+    def exit_code(self) -> int:
+        if self.stop_reason is not None:
+            return 3
+        return 1 if self.numbers["unmatched"] or self.numbers["error"] else 0
+
+
+def resolve_file(
+    path: Path,
+    out: Path,
+    results: Path | None,
+    load: LoadOptions,
+    norm: NormaliseOptions,
+    send: SendOptions,
+    now: pd.Timestamp | None = None,
+    notify: Callable[[str], None] = lambda line: None,
+) -> Preflight:
+    check_output(out, "--out", [path])
+    check_output(partial_path(out), "--out", [path])
+    jpath = journal_path(results if results is not None else out)
+    check_output(jpath, "--results", [path])
+    with RunLock(jpath, results if results is not None else out):
+        source = open_source(path, load)
+        check_source(source, norm, send)
+        if source.detection.message:
+            notify(source.detection.message)
+        now = now if now is not None else pd.Timestamp.now(tz="UTC")
+        return asyncio.run(_resolve(source, out, jpath, norm, send, now, load.chunk_size, notify))
+
+
+async def _resolve(
+    source: Source,
+    out: Path,
+    jpath: Path,
+    norm: NormaliseOptions,
+    send: SendOptions,
+    now: pd.Timestamp,
+    chunk_size: int,
+    notify: Callable[[str], None],
+) -> Preflight:
+    result = Preflight(source, out, jpath, rate_per_s=send.rate.requests / send.rate.period_s)
+    journal = open_journal(jpath, out, dry_run=False)
+    keys: dict[tuple[str, str], list[str]] = {}  # (number, contact id) -> [name]
+    rows: Counter[tuple[str, str]] = Counter()
+    try:
+        for chunk in check_chunks(source, norm, now, chunk_size):
+            with PANDAS_LOCK:
+                calls = drafts(chunk.clean[chunk.valid])
+            result.calls += len(calls) - journal.created_among([c.fingerprint for c in calls])
+            for call in calls:
+                if call.body.get("conversationId"):
+                    result.given += 1
+                    continue
+                key = (call.customer, call.contact_id)
+                rows[key] += 1
+                keys.setdefault(key, []).append(call.name)
+        stop = Stop()
+        session = new_session(send, stop, notify)
+        resolver = Resolver(
+            session,
+            journal,
+            send.location_id,
+            create_contacts=send.create_contacts,
+            create_nothing=not send.create_contacts,
+        )
+        found: dict[tuple[str, str], Resolution] = {}
+        queue = iter(keys.items())
+
+        async def worker() -> None:
+            for key, names in queue:
+                name = next((n for n in names if n), "")
+                found[key] = await resolver.conversation(key[0], key[1], name)
+
+        await asyncio.gather(*(worker() for _ in range(min(send.concurrency, len(keys)) or 1)))
+        if session.client is not None:
+            await session.client.aclose()
+    finally:
+        journal.close()
+    writer = CsvAppender(out, NUMBER_COLUMNS)
+    lines = []
+    for key, count in rows.items():
+        res = found.get(key, Resolution("stopped"))
+        outcome = "error" if res.outcome == "stopped" else res.outcome
+        error = res.error or ("not looked up: the run stopped" if res.outcome == "stopped" else "")
+        lines.append(
+            (
+                key[0] or f"contact:{key[1]}",
+                count,
+                res.contact_id,
+                res.conversation_id,
+                outcome,
+                error,
+            )
+        )
+        result.numbers[outcome] += 1
+        result.rows[outcome] += count
+        result.left += _LEFT.get(outcome, 0)
+        if outcome == "unmatched":
+            result.calls -= count
+    writer.append(pd.DataFrame(lines, columns=list(NUMBER_COLUMNS)))
+    writer.close()
+    result.spent = session.requests
+    result.reused = resolver.reused
+    result.daily = session.daily_limit or DEFAULT_DAILY
+    result.stop_reason = stop.reason
+    return result

@@ -1,0 +1,92 @@
+"""`call-importer reconcile RESULTS.csv`: the settling of `run`, alone, for a person who wants
+to look before anything is sent. Every uncertain call of the journal is read back from its
+conversation; the results file is rewritten with what was found (created, with its message
+ID; pending: the next run sends it); nothing is posted."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from importer.config import SendOptions
+from importer.errors import InputError
+from importer.journal import Journal, RunLock, journal_path
+from importer.paths import check_output
+from importer.results import RESULT_COLUMNS, CsvAppender
+from importer.send import new_session
+from importer.session import Stop
+from importer.settle import SettleCounts, Settled, Settler
+
+_READ_CHUNK = 100_000
+
+
+@dataclass
+class Reconciled:
+    results: Path
+    settled: SettleCounts
+    rewritten: Counter[str] = field(default_factory=Counter)  # rows by their new outcome
+    stop_reason: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.stop_reason is not None:
+            return 3
+        return 1 if self.settled.outcomes["uncertain"] else 0
+
+
+def reconcile_results(results: Path, send: SendOptions) -> Reconciled:
+    jpath = journal_path(results)
+    if not results.is_file() or not jpath.is_file():
+        raise InputError(f"{results}: no results file with its journal ({jpath.name}) here")
+    check_output(results, "--results", [])
+    with RunLock(jpath, results):
+        return asyncio.run(_reconcile(results, jpath, send))
+
+
+async def _reconcile(results: Path, jpath: Path, send: SendOptions) -> Reconciled:
+    journal = Journal(jpath, new_run=False)
+    stop = Stop()
+    session = new_session(send, stop, lambda line: None)
+    try:
+        rows = journal.last_rows()
+        settled, counts = await Settler(session, journal).settle(journal.in_doubt())
+    finally:
+        journal.close()
+        if session.client is not None:
+            await session.client.aclose()
+    by_row = {rows[fp]: result for fp, result in settled.items() if fp in rows}
+    done = Reconciled(results, counts, stop_reason=stop.reason)
+    _rewrite(results, by_row, done.rewritten)
+    return done
+
+
+def _rewrite(results: Path, by_row: dict[int, Settled], rewritten: Counter[str]) -> None:
+    """The results file with each settled row's new outcome, written beside and moved in."""
+    writer = CsvAppender(results, RESULT_COLUMNS)
+    try:
+        for chunk in pd.read_csv(results, dtype=str, keep_default_na=False, chunksize=_READ_CHUNK):
+            for column in RESULT_COLUMNS:
+                if column not in chunk:
+                    chunk[column] = ""  # a file written before the column existed
+            outcome = chunk["outcome"].tolist()
+            message_id, error = chunk["message_id"].tolist(), chunk["error"].tolist()
+            for i, row in enumerate(chunk["row"].tolist()):
+                result = by_row.get(int(row))
+                if result is None or outcome[i] != "uncertain":
+                    continue
+                outcome[i], message_id[i], error[i] = (
+                    result.outcome,
+                    result.message_id,
+                    result.error,
+                )
+                rewritten[result.outcome] += 1
+            chunk["outcome"], chunk["message_id"], chunk["error"] = outcome, message_id, error
+            writer.append(chunk.astype({"row": int}))
+    except BaseException:
+        writer.abandon()
+        raise
+    writer.close()

@@ -1,0 +1,208 @@
+"""Customer number -> contact -> conversation, once per number per location, remembered.
+
+A number is looked up once however many rows wait on it (they share one future), and what was
+found is kept in the journal, so a resumed, repeated or edited run spends no request on it. A
+number with no contact is `unmatched` unless contacts may be created (an upsert by phone: a
+retry creates nothing twice). A contact without a conversation gets one; the API refuses a
+second create ("already exists", without the id) and its search index lags behind a create,
+so after that answer, or a create whose answer was lost, the conversation is searched again
+with back-off, and created again only if the searches find nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, Final
+
+from importer.client import Verdict, request
+from importer.journal import Journal, Number
+from importer.session import ApiSession, Result
+
+SOURCE_NAME: Final = "call-importer"  # the `source` of the contacts it creates
+SEARCH_BACKOFF_S: Final = (0.5, 1.0, 2.0, 4.0, 8.0)  # after a create: the index lags
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """`outcome`: found, created (the contact or its conversation was created), would-create
+    (a pre-flight that creates nothing), unmatched, error, or stopped (the run stopped)."""
+
+    outcome: str
+    contact_id: str = ""
+    conversation_id: str = ""
+    error: str = ""
+    http_status: int | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.outcome in ("found", "created") and bool(self.conversation_id)
+
+
+class _Stopped(Exception):
+    """The run stopped while a lookup waited; nothing is known about the number."""
+
+
+class _Failed(Exception):
+    def __init__(self, error: str, http_status: int | None = None) -> None:
+        super().__init__(error)
+        self.error, self.http_status = error, http_status
+
+
+class Resolver:
+    def __init__(
+        self,
+        session: ApiSession,
+        journal: Journal,
+        location: str,
+        *,
+        create_contacts: bool,
+        create_nothing: bool = False,
+    ) -> None:
+        self._session = session
+        self._journal = journal
+        self._location = location
+        self._create_contacts = create_contacts
+        self._create_nothing = create_nothing  # the pre-flight: found or would-create
+        self._memo: dict[str, asyncio.Future[Resolution]] = {}
+        self.reused = 0  # numbers answered from the journal, without a request
+
+    async def conversation(self, number: str, contact_id: str = "", name: str = "") -> Resolution:
+        """The conversation of the customer at `number` (or of the contact `contact_id`)."""
+        key = f"contact:{contact_id}" if contact_id else number
+        future = self._memo.get(key)
+        if future is None:
+            future = asyncio.ensure_future(self._resolve(key, number, contact_id, name))
+            self._memo[key] = future
+        # Shielded: a row's worker cancelled by a stop must not cancel the others' lookup.
+        return await asyncio.shield(future)
+
+    def known(self) -> dict[str, Resolution]:
+        """Every number resolved so far in this run (for the pre-flight's report)."""
+        return {k: f.result() for k, f in self._memo.items() if f.done() and not f.cancelled()}
+
+    async def _resolve(self, key: str, number: str, contact_id: str, name: str) -> Resolution:
+        remembered = self._journal.number(self._location, key)
+        if remembered is not None and remembered.conversation_id:
+            self.reused += 1
+            return Resolution(remembered.outcome, remembered.contact_id, remembered.conversation_id)
+        try:
+            outcome = "found"
+            if not contact_id:
+                contact_id = await self._find_contact(number)
+            if not contact_id:
+                if not self._create_contacts:
+                    return Resolution("unmatched", error=f"no contact has the number {number}")
+                if self._create_nothing:
+                    return Resolution("would-create")
+                contact_id, outcome = await self._upsert_contact(number, name), "created"
+            conversation = await self._find_conversation(contact_id)
+            if not conversation:
+                if self._create_nothing:
+                    return Resolution("would-create", contact_id)
+                conversation, outcome = await self._create_conversation(contact_id), "created"
+        except _Stopped:
+            return Resolution("stopped", contact_id, error=f"not sent: {self._session.stop.reason}")
+        except _Failed as failed:
+            return Resolution("error", contact_id, "", failed.error, failed.http_status)
+        resolved = Resolution(outcome, contact_id, conversation)
+        self._journal.remember_number(
+            self._location, key, Number(contact_id, conversation, outcome)
+        )
+        return resolved
+
+    async def _call(self, name: str, **fields: Any) -> Result:
+        result = await self._session.call(request(name, **fields))
+        if result.verdict is None:
+            raise _Stopped
+        if result.verdict is Verdict.FAILED:
+            self._location_refused(name, result)
+            raise _Failed(f"{name}: {result.error}", result.http_status)
+        return result
+
+    def _location_refused(self, name: str, result: Result) -> None:
+        """A location ID the API refuses stops the run: every lookup would fail the same way."""
+        if result.http_status in (400, 404, 422) and "location" in result.error.lower():
+            self._session.stop.set(
+                f"the API refused the location {self._location} ({name}: {result.error});"
+                " check --location-id"
+            )
+
+    async def _find_contact(self, number: str) -> str:
+        result = await self._call(
+            "contact search", params={"locationId": self._location, "number": number}
+        )
+        body = result.answer.body if result.answer else None
+        if not isinstance(body, dict):
+            raise _Failed(f"contact search: unexpected answer {_short(body)}", 200)
+        contact = body.get("contact")
+        if contact is None:
+            return ""
+        return _id_of(contact, "contact search")
+
+    async def _upsert_contact(self, number: str, name: str) -> str:
+        payload = {"locationId": self._location, "phone": number, "source": SOURCE_NAME}
+        if name:
+            payload["name"] = name
+        result = await self._call("contact upsert", json=payload)
+        body = result.answer.body if result.answer else None
+        contact = body.get("contact") if isinstance(body, dict) else None
+        return _id_of(contact, "contact upsert")
+
+    async def _find_conversation(self, contact_id: str) -> str:
+        result = await self._call(
+            "conversation search", params={"locationId": self._location, "contactId": contact_id}
+        )
+        body = result.answer.body if result.answer else None
+        found = body.get("conversations") if isinstance(body, dict) else None
+        if not isinstance(found, list):
+            raise _Failed(f"conversation search: unexpected answer {_short(body)}", 200)
+        for conversation in found:
+            if isinstance(conversation, dict) and conversation.get("contactId") in (
+                None,
+                contact_id,
+            ):
+                return _id_of(conversation, "conversation search")
+        return ""
+
+    async def _create_conversation(self, contact_id: str) -> str:
+        for _ in range(2):
+            result = await self._session.call(
+                request(
+                    "conversation create",
+                    json={"locationId": self._location, "contactId": contact_id},
+                )
+            )
+            if result.verdict is None:
+                raise _Stopped
+            if result.verdict is Verdict.CREATED:
+                body = result.answer.body if result.answer else None
+                created = body.get("conversation", body) if isinstance(body, dict) else None
+                return _id_of(created, "conversation create")
+            exists = result.http_status == 400 and "already exists" in result.error.lower()
+            if result.verdict is Verdict.FAILED and not exists:
+                self._location_refused("conversation create", result)
+                raise _Failed(f"conversation create: {result.error}", result.http_status)
+            # It exists, or may (the answer was lost): search, waiting out the index's lag.
+            for delay in SEARCH_BACKOFF_S:
+                if not await self._session.stop.race(asyncio.sleep(delay)):
+                    raise _Stopped
+                found = await self._find_conversation(contact_id)
+                if found:
+                    return found
+        raise _Failed(
+            "conversation create: the API says it exists but its search does not find it;"
+            " re-run later"
+        )
+
+
+def _id_of(thing: Any, name: str) -> str:
+    found = thing.get("id") if isinstance(thing, dict) else None
+    if not isinstance(found, str) or not found.strip():
+        raise _Failed(f"{name}: unexpected answer {_short(thing)}", 200)
+    return found
+
+
+def _short(body: Any) -> str:
+    text = repr(body)
+    return text if len(text) <= 120 else text[:120] + "..."
