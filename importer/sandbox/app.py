@@ -1,5 +1,7 @@
-"""The sandbox's behaviour as a plain ASGI app: the spec's checks and answers, the burst and
-daily limits with their headers, faults on demand, and a record of every accepted call.
+"""The sandbox's behaviour as a plain ASGI app: every endpoint the tool calls, with the spec's
+checks and answers (`checks`), over contacts and conversations seeded from a file (`store`);
+burst and daily limits per token with their headers; faults on demand; the quirks users
+report on by default; and a record of every accepted call.
 
 Plain ASGI (no framework) because a dropped answer must be a real broken connection: the app
 starts a response and then fails, which the server turns into a connection closed mid-answer.
@@ -8,11 +10,10 @@ starts a response and then fails, which the server turns into a connection close
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
+import os
 import random
-import re
-import secrets
-import string
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
@@ -20,9 +21,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 from importer.config import Secret
-from schemas.call import CALL_STATUSES
+from importer.sandbox import checks
+from importer.sandbox.store import Conversation, Store, new_id
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -30,8 +33,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 OUTBOUND = "/conversations/messages/outbound"
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
-_ID_ALPHABET = string.ascii_letters + string.digits
+INBOUND = "/conversations/messages/inbound"
+CONTACTS_VERSION = "2021-07-28"
+CONVERSATIONS_VERSION = "2021-04-15"
+TYPE_CALL = 1  # the numeric `type` of a call message
 
 
 class DroppedAnswer(Exception):
@@ -49,173 +54,469 @@ class SandboxConfig:
     drop_rate: float = 0.0
     latency_ms: float = 0.0
     record: Path | None = None
-    unknown_conversations: frozenset[str] = frozenset()
     seed: int | None = None
+    contacts: Path | None = None
+    location_id: str = "loc-sandbox"
+    tokens: Path | None = None  # more locations: token_env, location_id[, burst, interval, daily]
+    index_lag_ms: float = 1_000.0  # a created conversation shows in search this much later
+    messages_without_altid: bool = False
+    fail_reads: bool = False
+
+
+@dataclass
+class Account:
+    """A token's location and its own budget: the API counts per app and location."""
+
+    location_id: str
+    burst: int
+    interval_ms: int
+    daily: int
+    window: deque[float] = field(default_factory=deque)
+    daily_used: int = 0
+    refused: int = 0  # 429s
 
 
 @dataclass
 class SandboxState:
     calls: list[dict[str, Any]] = field(default_factory=list)
-    window: deque[float] = field(default_factory=deque)
-    daily_used: int = 0
     answers: Counter[int] = field(default_factory=Counter)
+    requests: Counter[str] = field(default_factory=Counter)
     dropped: int = 0
 
 
-def _new_id() -> str:
-    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(20))
+@dataclass
+class _Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    query: dict[str, str]
+    raw: bytes
 
 
-def body_problems(body: Any) -> list[str]:
-    """The spec's rules for the body, as the 422 `message` list."""
-    if not isinstance(body, dict):
-        return ["body must be a JSON object"]
-    problems = []
-    if body.get("type") != "Call":
-        problems.append("type must be one of the following values: Call")
-    for key in ("conversationId", "conversationProviderId"):
-        if not isinstance(body.get(key), str) or not body[key].strip():
-            problems.append(f"{key} must be a string")
-    if "altId" in body and not isinstance(body["altId"], str):
-        problems.append("altId must be a string")
-    if "date" in body and (not isinstance(body["date"], str) or not _ISO.match(body["date"])):
-        problems.append("date must be a valid ISO 8601 date string")
-    attachments = body.get("attachments")
-    if attachments is not None and (
-        not isinstance(attachments, list) or not all(isinstance(a, str) for a in attachments)
-    ):
-        problems.append("attachments must be an array of strings")
-    call = body.get("call")
-    if call is not None:
-        if not isinstance(call, dict):
-            problems.append("call must be an object")
-        else:
-            status = call.get("status")
-            if status is not None and status not in CALL_STATUSES:
-                problems.append(
-                    "call.status must be one of the following values: " + ", ".join(CALL_STATUSES)
+class _Answer(Exception):
+    """An answer decided before the endpoint's work: raised, sent by `__call__`."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(status)
+        self.status, self.body = status, body
+
+
+def _unprocessable(problems: list[str]) -> _Answer:
+    return _Answer(422, {"statusCode": 422, "message": problems, "error": "Unprocessable Entity"})
+
+
+def read_accounts(config: SandboxConfig, environ: dict[str, str]) -> dict[str, Account]:
+    """GHL_TOKEN's account, and one per line of `--tokens` (tokens from the environment)."""
+    accounts = {
+        config.token.reveal(): Account(
+            config.location_id, config.burst, config.interval_ms, config.daily
+        )
+    }
+    if config.tokens is not None:
+        with config.tokens.open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                token = environ.get((row.get("token_env") or "").strip(), "").strip()
+                if not token:
+                    continue
+                accounts[token] = Account(
+                    row["location_id"].strip(),
+                    int(row.get("burst") or config.burst),
+                    int(row.get("interval_ms") or config.interval_ms),
+                    int(row.get("daily") or config.daily),
                 )
-            for key in ("to", "from"):
-                if key in call and not isinstance(call[key], str):
-                    problems.append(f"call.{key} must be a string")
-    return problems
+    return accounts
 
 
 class SandboxApp:
-    def __init__(self, config: SandboxConfig) -> None:
+    def __init__(self, config: SandboxConfig, environ: dict[str, str] | None = None) -> None:
         self.config = config
         self.state = SandboxState()
+        self.accounts = read_accounts(config, dict(os.environ if environ is None else environ))
+        self.store = Store()
+        if config.contacts is not None:
+            self.store.seed(config.contacts, config.location_id)
         self._random = random.Random(config.seed)
         self._record = config.record.open("a", encoding="utf-8") if config.record else None
+        self._seq = 0
+        self._routes: dict[tuple[str, str], tuple[str, str, Callable[..., Awaitable[None]]]] = {
+            ("POST", OUTBOUND): ("outbound call", CONTACTS_VERSION, self._outbound),
+            ("POST", INBOUND): ("inbound call", CONVERSATIONS_VERSION, self._inbound),
+            ("GET", "/contacts/search/duplicate"): (
+                "contact search", CONTACTS_VERSION, self._contact_search,
+            ),
+            ("POST", "/contacts/upsert"): ("contact upsert", CONTACTS_VERSION, self._upsert),
+            ("GET", "/conversations/search"): (
+                "conversation search", CONVERSATIONS_VERSION, self._conversation_search,
+            ),
+            ("POST", "/conversations/"): (
+                "conversation create", CONVERSATIONS_VERSION, self._conversation_create,
+            ),
+        }  # fmt: skip
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         method, path = scope["method"], scope["path"]
-        if method == "POST" and path == OUTBOUND:
-            await self._outbound(scope, receive, send)
-        elif method == "GET" and path == "/sandbox/calls":
-            await _json(send, 200, self.state.calls)
-        elif method == "GET" and path == "/sandbox/stats":
-            await _json(send, 200, self.stats())
-        elif method == "GET" and path == "/health":
-            await _json(send, 200, {"ok": True})
-        else:
-            await _json(send, 404, {"statusCode": 404, "message": "Not Found"})
-
-    def stats(self) -> dict[str, Any]:
-        return {
-            "accepted": len(self.state.calls),
-            "answers": {str(k): v for k, v in sorted(self.state.answers.items())},
-            "dropped": self.state.dropped,
-            "daily_used": self.state.daily_used,
-        }
-
-    def _limit_headers(self, now: float) -> list[tuple[bytes, bytes]]:
-        cfg = self.config
-        horizon = now - cfg.interval_ms / 1000
-        while self.state.window and self.state.window[0] <= horizon:
-            self.state.window.popleft()
-        values = {
-            "x-ratelimit-max": cfg.burst,
-            "x-ratelimit-remaining": max(0, cfg.burst - len(self.state.window)),
-            "x-ratelimit-interval-milliseconds": cfg.interval_ms,
-            "x-ratelimit-limit-daily": cfg.daily,
-            "x-ratelimit-daily-remaining": max(0, cfg.daily - self.state.daily_used),
-        }
-        return [(k.encode(), str(v).encode()) for k, v in values.items()]
-
-    async def _outbound(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw = b""
-        while True:
-            message = await receive()
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        cfg, state = self.config, self.state
-        if headers.get("authorization") != f"Bearer {cfg.token.reveal()}":
+        if (method == "GET" and path.startswith("/sandbox/")) or path == "/health":
+            return await self._own(path, send)
+        route = self._routes.get((method, path))
+        if route is None and method == "GET" and _is_messages(path):
+            route = ("message list", CONVERSATIONS_VERSION, self._messages)
+        if route is None:
+            return await _json(send, 404, {"statusCode": 404, "message": "Not Found"})
+        name, version, handler = route
+        req = _Request(
+            method,
+            path,
+            {k.decode().lower(): v.decode("latin-1") for k, v in scope["headers"]},
+            dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), True)),
+            await _body(receive),
+        )
+        account = self.accounts.get(req.headers.get("authorization", "").removeprefix("Bearer "))
+        if account is None or not req.headers.get("authorization", "").startswith("Bearer "):
             body = {
                 "statusCode": 401,
                 "message": "Invalid token: access token is invalid",
                 "error": "Unauthorized",
             }
             return await self._answer(send, 401, body, [])
-        if headers.get("version") != "2021-07-28":
+        if req.headers.get("version") != version:
             return await self._answer(send, 400, {"statusCode": 400, "message": "Bad Request"}, [])
         now = time.monotonic()
-        limit_headers = self._limit_headers(now)
-        if state.daily_used >= cfg.daily or len(state.window) >= cfg.burst:
+        limit_headers = self._limit_headers(account, now)
+        if account.daily_used >= account.daily or len(account.window) >= account.burst:
+            account.refused += 1
             body = {"statusCode": 429, "message": "Too Many Requests"}
             return await self._answer(send, 429, body, limit_headers)
-        try:
-            payload = json.loads(raw)
-        except ValueError:
-            return await self._answer(send, 400, {"statusCode": 400, "message": "Bad Request"}, [])
-        problems = body_problems(payload)
-        if not problems and payload["conversationId"] in cfg.unknown_conversations:
-            problems = [f"Conversation {payload['conversationId']} not found"]
         # Every request that passed auth counts against the limits, as on the real API.
-        state.window.append(now)
-        state.daily_used += 1
-        limit_headers = self._limit_headers(now)
-        if problems:
-            body = {"statusCode": 422, "message": problems, "error": "Unprocessable Entity"}
-            return await self._answer(send, 422, body, limit_headers)
-        if cfg.fail_rate and self._random.random() < cfg.fail_rate:
+        account.window.append(now)
+        account.daily_used += 1
+        self.state.requests[name] += 1
+        limit_headers = self._limit_headers(account, now)
+        if self.config.fail_rate and self._random.random() < self.config.fail_rate:
             status = self._random.choice((500, 502, 503, 504))
             body = {"statusCode": status, "message": "Injected fault"}
             return await self._answer(send, status, body, limit_headers)
-        message_id = _new_id()
+        try:
+            await handler(req, account, send, limit_headers)
+        except _Answer as answer:
+            await self._answer(send, answer.status, answer.body, limit_headers)
+
+    async def _own(self, path: str, send: Send) -> None:
+        if path == "/sandbox/calls":
+            return await _json(send, 200, self.state.calls)
+        if path == "/sandbox/stats":
+            return await _json(send, 200, self.stats())
+        if path == "/sandbox/contacts":
+            contacts = [c.as_json() for c in self.store.contacts.values()]
+            return await _json(send, 200, contacts)
+        if path == "/health":
+            return await _json(send, 200, {"ok": True})
+        return await _json(send, 404, {"statusCode": 404, "message": "Not Found"})
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "accepted": len(self.state.calls),
+            "answers": {str(k): v for k, v in sorted(self.state.answers.items())},
+            "requests": dict(self.state.requests),
+            "dropped": self.state.dropped,
+            "daily_used": sum(a.daily_used for a in self.accounts.values()),
+            "searches": dict(self.store.searches),
+            "contacts_created": self.store.created_contacts,
+            "conversations_created": dict(self.store.created_conversations),
+            "locations": {
+                a.location_id: {"requests": a.daily_used, "refused": a.refused}
+                for a in self.accounts.values()
+            },
+        }
+
+    def _limit_headers(self, account: Account, now: float) -> list[tuple[bytes, bytes]]:
+        horizon = now - account.interval_ms / 1000
+        while account.window and account.window[0] <= horizon:
+            account.window.popleft()
+        values = {
+            "x-ratelimit-max": account.burst,
+            "x-ratelimit-remaining": max(0, account.burst - len(account.window)),
+            "x-ratelimit-interval-milliseconds": account.interval_ms,
+            "x-ratelimit-limit-daily": account.daily,
+            "x-ratelimit-daily-remaining": max(0, account.daily - account.daily_used),
+        }
+        return [(k.encode(), str(v).encode()) for k, v in values.items()]
+
+    # Contacts and conversations ---------------------------------------------------------------
+
+    def _location(self, given: Any, account: Account) -> str:
+        if not isinstance(given, str) or not given:
+            raise _unprocessable(["locationId must be a string"])
+        if given != account.location_id:
+            raise _Answer(
+                403,
+                {
+                    "statusCode": 403,
+                    "message": "The token does not have access to this location.",
+                },
+            )
+        return given
+
+    async def _contact_search(
+        self, req: _Request, account: Account, send: Send, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        problems = checks.unknown(req.query, checks.CONTACT_SEARCH_QUERY)
+        if problems:
+            raise _unprocessable(problems)
+        location = self._location(req.query.get("locationId"), account)
+        number = req.query.get("number", "")
+        if not number and not req.query.get("email"):
+            raise _Answer(400, {"statusCode": 400, "message": "number or email is required"})
+        contact = self.store.find_contact(location, number)
+        await self._finish(send, 200, {"contact": contact.as_json() if contact else None}, headers)
+
+    async def _upsert(
+        self, req: _Request, account: Account, send: Send, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        body = _parse(req.raw)
+        problems = checks.upsert_problems(body)
+        if problems:
+            raise _unprocessable(problems)
+        location = self._location(body["locationId"], account)
+        if not body.get("phone"):
+            raise _unprocessable(["phone must be a valid phone number"])
+        contact, new = self.store.upsert_contact(
+            location, body["phone"], str(body.get("name", "")), str(body.get("source", ""))
+        )
+        answer = {"new": new, "contact": contact.as_json(), "traceId": new_id()}
+        await self._finish(send, 200, answer, headers)
+
+    async def _conversation_search(
+        self, req: _Request, account: Account, send: Send, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        problems = checks.unknown(req.query, checks.CONVERSATION_SEARCH_QUERY)
+        if problems:
+            raise _unprocessable(problems)
+        location = self._location(req.query.get("locationId"), account)
+        contact_id = req.query.get("contactId", "")
+        found = self.store.search_conversations(location, contact_id) if contact_id else []
+        phone = self.store.contacts[contact_id].phone if contact_id in self.store.contacts else ""
+        answer = {"conversations": [c.as_json(phone) for c in found], "total": len(found)}
+        await self._finish(send, 200, answer, headers)
+
+    async def _conversation_create(
+        self, req: _Request, account: Account, send: Send, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        body = _parse(req.raw)
+        problems = checks.conversation_problems(body)
+        if problems:
+            raise _unprocessable(problems)
+        location = self._location(body["locationId"], account)
+        contact = self.store.contacts.get(body["contactId"])
+        if contact is None or contact.location_id != location:
+            raise _Answer(400, {"statusCode": 400, "message": "Contact not found"})
+        conversation = self.store.create_conversation(
+            location, contact.id, self.config.index_lag_ms / 1000
+        )
+        if conversation is None:  # reported: refused, and without the id
+            message = f"Conversation with the contact id:{contact.id} already exists!"
+            raise _Answer(400, {"statusCode": 400, "message": message})
+        answer = {
+            "success": True,
+            "conversation": {
+                **conversation.as_json(contact.phone),
+                "dateAdded": datetime.now(UTC).isoformat(),
+            },
+        }
+        await self._finish(send, 201, answer, headers)
+
+    async def _messages(
+        self, req: _Request, account: Account, send: Send, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        problems = checks.unknown(req.query, checks.MESSAGES_QUERY)
+        if problems:
+            raise _unprocessable(problems)
+        if self.config.fail_reads:
+            raise _Answer(500, {"statusCode": 500, "message": "Internal server error"})
+        conversation_id = req.path.split("/")[2]
+        conversation = self.store.conversation(account.location_id, conversation_id)
+        if conversation is None:
+            raise _Answer(400, {"statusCode": 400, "message": "Conversation not found"})
+        try:
+            limit = min(100, max(1, int(req.query.get("limit", "20"))))
+        except ValueError:
+            raise _unprocessable(["limit must be a number"]) from None
+        wanted = req.query.get("type", "")
+        ordered = sorted(
+            (m for m in conversation.messages if not wanted or m["messageType"] in wanted),
+            key=lambda m: (m["dateAdded"], m["_seq"]),
+            reverse=True,
+        )
+        start = 0
+        after = req.query.get("lastMessageId")
+        if after:
+            ids = [m["id"] for m in ordered]
+            start = ids.index(after) + 1 if after in ids else len(ordered)
+        page = ordered[start : start + limit]
+        shown = [
+            {
+                k: v
+                for k, v in m.items()
+                if k != "_seq" and not (k == "altId" and self.config.messages_without_altid)
+            }
+            for m in page
+        ]
+        answer = {
+            "messages": {
+                "lastMessageId": page[-1]["id"] if page else None,
+                "nextPage": start + limit < len(ordered),
+                "messages": shown,
+            }
+        }
+        await self._finish(send, 200, answer, headers)
+
+    # Calls ------------------------------------------------------------------------------------
+
+    async def _outbound(
+        self, req: _Request, account: Account, send: Send, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        await self._call(req, account, send, headers, inbound=False)
+
+    async def _inbound(
+        self, req: _Request, account: Account, send: Send, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        await self._call(req, account, send, headers, inbound=True)
+
+    async def _call(
+        self,
+        req: _Request,
+        account: Account,
+        send: Send,
+        headers: list[tuple[bytes, bytes]],
+        *,
+        inbound: bool,
+    ) -> None:
+        payload = _parse(req.raw)
+        problems = checks.call_problems(payload, inbound=inbound)
+        if problems:
+            raise _unprocessable(problems)
+        conversation = self._conversation_of(payload, account, inbound)
+        contact = self.store.contacts[conversation.contact_id]
+        side = "from" if inbound else "to"
+        number = (payload.get("call") or {}).get(side)
+        if number is not None and number != contact.phone:
+            raise _unprocessable(
+                [f"call.{side} {number} is not the number of the conversation's contact"]
+            )
+        direction = str(payload.get("direction", "outbound")) if inbound else "outbound"
+        message_id = new_id()
+        received = datetime.now(UTC).isoformat()
         call = {
             "messageId": message_id,
+            "endpoint": "inbound" if inbound else "outbound",
+            "direction": direction,
+            "locationId": account.location_id,
             "body": payload,
-            "receivedAt": datetime.now(UTC).isoformat(),
+            "receivedAt": received,
         }
-        state.calls.append(call)
+        self.state.calls.append(call)
+        self._remember(conversation, payload, message_id, direction, received)
         if self._record is not None:
             self._record.write(json.dumps(call) + "\n")
             self._record.flush()
-        if cfg.latency_ms:
-            await asyncio.sleep(self._random.expovariate(1000 / cfg.latency_ms))
         answer = {
             "success": True,
-            "conversationId": payload["conversationId"],
+            "conversationId": conversation.id,
             "messageId": message_id,
             "message": "Message queued successfully.",
-            "dateAdded": call["receivedAt"],
+            "contactId": contact.id,
+            "dateAdded": received,
         }
+        await self._finish(send, 201, answer, headers)
+
+    def _conversation_of(
+        self, payload: dict[str, Any], account: Account, inbound: bool
+    ) -> Conversation:
+        conversation_id = payload.get("conversationId")
+        if not conversation_id and inbound:
+            conversation_id = self.store.by_contact.get(payload.get("contactId", ""))
+        conversation = self.store.conversation(account.location_id, str(conversation_id or ""))
+        if conversation is None:
+            raise _unprocessable([f"Conversation {conversation_id} not found"])
+        contact_id = payload.get("contactId")
+        if inbound and contact_id and contact_id != conversation.contact_id:
+            raise _unprocessable([f"contactId {contact_id} is not the conversation's contact"])
+        return conversation
+
+    def _remember(
+        self,
+        conversation: Conversation,
+        payload: dict[str, Any],
+        message_id: str,
+        direction: str,
+        received: str,
+    ) -> None:
+        """The call as a message of its conversation, for `GET .../messages`."""
+        self._seq += 1
+        call = payload.get("call") or {}
+        message: dict[str, Any] = {
+            "id": message_id,
+            "type": TYPE_CALL,
+            "messageType": "TYPE_CALL",
+            "locationId": conversation.location_id,
+            "contactId": conversation.contact_id,
+            "conversationId": conversation.id,
+            "dateAdded": payload.get("date") or received,
+            "direction": direction,
+            "status": "completed",
+            "conversationProviderId": payload.get("conversationProviderId"),
+            "meta": {"call": dict(call), "callStatus": call.get("status")},
+            "_seq": self._seq,
+        }
+        if "altId" in payload:
+            message["altId"] = payload["altId"]
+        conversation.messages.append(message)
+
+    async def _finish(
+        self, send: Send, status: int, body: Any, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        """The answer of work done: after the latency, and maybe lost on the way."""
+        cfg = self.config
+        if cfg.latency_ms:
+            await asyncio.sleep(self._random.expovariate(1000 / cfg.latency_ms))
         if cfg.drop_rate and self._random.random() < cfg.drop_rate:
-            state.dropped += 1
-            await _start(send, 201, limit_headers, len(json.dumps(answer)) + 100)
+            self.state.dropped += 1
+            await _start(send, status, headers, len(json.dumps(body)) + 100)
             raise DroppedAnswer("answer dropped on purpose")
-        await self._answer(send, 201, answer, limit_headers)
+        await self._answer(send, status, body, headers)
 
     async def _answer(
         self, send: Send, status: int, body: Any, headers: list[tuple[bytes, bytes]]
     ) -> None:
         self.state.answers[status] += 1
         await _json(send, status, body, headers)
+
+
+def _is_messages(path: str) -> bool:
+    parts = path.split("/")
+    return (
+        len(parts) == 4
+        and parts[1] == "conversations"
+        and parts[3] == "messages"
+        and bool(parts[2])
+    )
+
+
+def _parse(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise _Answer(400, {"statusCode": 400, "message": "Bad Request"}) from None
+
+
+async def _body(receive: Receive) -> bytes:
+    raw = b""
+    while True:
+        message = await receive()
+        raw += bytes(message.get("body", b""))
+        if not message.get("more_body"):
+            return raw
 
 
 async def _start(send: Send, status: int, headers: list[tuple[bytes, bytes]], length: int) -> None:

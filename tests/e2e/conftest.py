@@ -49,9 +49,14 @@ class Sandbox:
 def sandbox(tmp_path: Path) -> Iterator[Callable[..., Sandbox]]:
     started: list[Sandbox] = []
 
-    def start(*options: str) -> Sandbox:
+    def start(
+        *options: str, seed: Path | None = None, env: dict[str, str] | None = None
+    ) -> Sandbox:
+        """A sandbox; `seed`: a calls file made by `make_calls` (its contacts are seeded)."""
         record = tmp_path / f"calls-{len(started)}.jsonl"
-        url, process = sandbox_process.start(("--record", str(record), *options), cli_env())
+        if seed is not None:
+            options = ("--contacts", str(contacts_of(seed)), *options)
+        url, process = sandbox_process.start(("--record", str(record), *options), env or cli_env())
         box = Sandbox(url, record, process)
         started.append(box)
         return box
@@ -103,13 +108,30 @@ def run_cli(
     return Ran(proc.returncode, proc.stdout, proc.stderr, results)
 
 
-def make_calls(path: Path, n: int, *, start: int = 0, invalid_every: int = 0) -> Path:
-    """n distinct calls; every `invalid_every`-th has a bad phone number."""
+def contacts_of(calls: Path) -> Path:
+    """The sandbox seed written beside a calls file: its contacts and conversations."""
+    return calls.with_name(calls.stem + ".contacts.csv")
+
+
+def make_calls(
+    path: Path, n: int, *, start: int = 0, invalid_every: int = 0, unknown: tuple[int, ...] = ()
+) -> Path:
+    """n distinct calls; every `invalid_every`-th has a bad phone number. Beside it, the seed of
+    a sandbox that knows each call's conversation and contact (but those in `unknown`), the
+    invalid rows' too, with the number they would have had valid."""
     lines = ["conversation_id,to,from,date,status,alt_id"]
+    seed = ["phone,name,conversation_id"]
     for i in range(start, start + n):
-        to = "555-0100" if invalid_every and i % invalid_every == 0 else f"+1503555{i % 10000:04d}"
+        number = f"+1503555{i % 10000:04d}"
+        to = "555-0100" if invalid_every and i % invalid_every == 0 else number
         lines.append(
             f"conv{i:06d},{to},+15037081210,2025-01-{i % 28 + 1:02d}T10:00:00Z,completed,ext-{i}"
         )
+        if i not in unknown:
+            seed.append(f"{number},Contact {i},conv{i:06d}")
     path.write_text("\n".join(lines) + "\n")
+    contacts = contacts_of(path)
+    if contacts.exists():  # a second call for the same file: keep the contacts seeded before
+        seed = seed[:1] + sorted(set(seed[1:]) | set(contacts.read_text().splitlines()[1:]))
+    contacts.write_text("\n".join(seed) + "\n")
     return path

@@ -12,6 +12,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from importer.results import SETTLED_ABSENT, SETTLED_FOUND, UNREADABLE
 from tests.e2e.conftest import CLI, Ran, Sandbox, cli_env, make_calls, run_cli
 
 
@@ -59,11 +62,22 @@ def _in_flight(journal: Path) -> int:
         db.close()
 
 
-def test_kill_9_at_random_moments_loses_nothing_and_posts_nothing_twice(
-    tmp_path: Path, sandbox: Callable[..., Sandbox]
+def _settled(rows: list[dict[str, str]]) -> Counter[str]:
+    """Rows whose call was read back: found in its conversation, or not there and sent again."""
+    return Counter(
+        "found" if r["error"] == SETTLED_FOUND else "sent again"
+        for r in rows
+        if r["error"] in (SETTLED_FOUND, SETTLED_ABSENT)
+    )
+
+
+@pytest.mark.parametrize("altid", ["with altId", "without altId"])
+def test_kill_9_at_random_moments_loses_nothing_posts_nothing_twice_and_settles_all(
+    tmp_path: Path, sandbox: Callable[..., Sandbox], altid: str
 ) -> None:
-    box = sandbox("--latency-ms", "40", "--seed", "5")
     data = make_calls(tmp_path / "c.csv", 300, invalid_every=13)
+    faults = ("--messages-without-altid",) if altid == "without altId" else ()
+    box = sandbox("--latency-ms", "40", "--seed", "5", *faults, seed=data)
     results = tmp_path / "out.csv"
     journal = tmp_path / "out.csv.journal.sqlite"
     options = ("--rate", "2000/1s", "--concurrency", "16", "--chunk-size", "50")
@@ -87,58 +101,77 @@ def test_kill_9_at_random_moments_loses_nothing_and_posts_nothing_twice(
     outcomes = Counter(r["outcome"] for r in rows)
     arrived = Counter(c["body"]["altId"] for c in box.calls())  # type: ignore[index]
     print(
-        f"kills={kills} in_flight_at_kills={caught_in_flight} outcomes={dict(outcomes)}"
+        f"{altid}: kills={kills} uncertain before settling (in flight at the kills)="
+        f"{caught_in_flight} outcomes after={dict(outcomes)} settled={dict(_settled(rows))}"
         f" sandbox_accepted={sum(arrived.values())}"
     )
     assert kills >= 2
     assert caught_in_flight > 0, "no kill landed while a request was out"
     assert len(rows) == 300
-    assert outcomes["invalid"] == 24
+    assert outcomes == {"invalid": 24, "created": 276}, "every valid row created, none uncertain"
     assert max(arrived.values()) == 1, "a call was posted twice"
-    valid = [r for r in rows if r["outcome"] != "invalid"]
-    assert {r["outcome"] for r in valid} <= {"created", "uncertain"}
-    assert outcomes["uncertain"] <= caught_in_flight
-    for r in valid:
-        if r["outcome"] == "created":
-            assert arrived[r["alt_id"]] == 1
-    assert final.code == (1 if outcomes["uncertain"] or outcomes["invalid"] else 0)
+    assert set(arrived) == {r["alt_id"] for r in rows if r["outcome"] == "created"}
+    by_alt = {c["body"]["altId"]: c["messageId"] for c in box.calls()}  # type: ignore[index]
+    assert all(by_alt[r["alt_id"]] == r["message_id"] for r in rows if r["outcome"] == "created")
+    assert final.code == 1  # the invalid rows
 
 
-def test_lost_answers_and_server_faults_match_what_the_sandbox_recorded(
+def test_lost_answers_and_server_faults_are_read_back_and_settled(
     tmp_path: Path, sandbox: Callable[..., Sandbox]
 ) -> None:
-    box = sandbox("--drop-rate", "0.1", "--fail-rate", "0.15", "--seed", "9")
     data = make_calls(tmp_path / "c.csv", 150)
+    box = sandbox("--drop-rate", "0.1", "--fail-rate", "0.15", "--seed", "9", seed=data)
     ran = run_cli(data, tmp_path / "out.csv", box, "--rate", "2000/1s", "--max-attempts", "6")
     rows = ran.rows()
     arrived = Counter(c["body"]["altId"] for c in box.calls())  # type: ignore[index]
     message_ids = {c["body"]["altId"]: c["messageId"] for c in box.calls()}  # type: ignore[index]
-    assert len(rows) == 150 and max(arrived.values()) == 1
     outcomes = Counter(r["outcome"] for r in rows)
-    assert outcomes["uncertain"] > 0  # drops and 500/502/504 happened
+    settled = _settled(rows)
+    print(f"dropped={box.stats()['dropped']} outcomes={dict(outcomes)} settled={dict(settled)}")
+    assert len(rows) == 150 and max(arrived.values()) == 1
+    assert outcomes["uncertain"] == 0
+    assert settled["found"] > 0 and settled["sent again"] > 0  # drops and 500/502/504 happened
     for r in rows:
         if r["outcome"] == "created":
             assert message_ids[r["alt_id"]] == r["message_id"]
-        elif r["outcome"] in ("failed", "pending"):
-            assert r["alt_id"] not in arrived
         else:
-            assert r["outcome"] == "uncertain"
-    # Dropped answers were recorded: those uncertain rows really are in the sandbox.
-    assert (
-        sum(r["alt_id"] in arrived for r in rows if r["outcome"] == "uncertain")
-        == box.stats()["dropped"]
-    )
-    # A re-run never resends uncertain rows...
+            assert r["outcome"] == "failed" and r["alt_id"] not in arrived
+    # A re-run sends only what failed.
     before = len(box.calls())
     run_cli(data, tmp_path / "out.csv", box, "--rate", "2000/1s")
     assert len(box.calls()) - before <= outcomes["failed"]
 
 
+def test_when_the_messages_cannot_be_read_uncertain_rows_stay_and_are_not_sent(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    data = make_calls(tmp_path / "c.csv", 60)
+    box = sandbox("--drop-rate", "0.25", "--fail-reads", "--seed", "4", seed=data)
+    options = ("--rate", "2000/1s", "--max-attempts", "2")
+    ran = run_cli(data, tmp_path / "out.csv", box, *options)
+    rows = ran.rows()
+    uncertain = [r for r in rows if r["outcome"] == "uncertain"]
+    assert uncertain and ran.code == 1
+    assert all(UNREADABLE in r["error"] and "HTTP 500" in r["error"] for r in uncertain)
+    assert Counter(r["outcome"] for r in rows) == {
+        "created": 60 - len(uncertain),
+        "uncertain": len(uncertain),
+    }
+    arrived = Counter(c["body"]["altId"] for c in box.calls())  # type: ignore[index]
+    assert max(arrived.values()) == 1
+    # Every uncertain row was in fact created (its answer was dropped): none is sent again.
+    assert all(arrived[r["alt_id"]] == 1 for r in uncertain)
+    before = len(box.calls())
+    again = run_cli(data, tmp_path / "out.csv", box, *options)
+    assert len(box.calls()) == before
+    assert Counter(r["outcome"] for r in again.rows())["uncertain"] == len(uncertain)
+
+
 def test_daily_cap_stops_cleanly_and_a_rerun_finishes(
     tmp_path: Path, sandbox: Callable[..., Sandbox]
 ) -> None:
-    box = sandbox("--daily", "12")
     data = make_calls(tmp_path / "c.csv", 20)
+    box = sandbox("--daily", "12", seed=data)
     ran = run_cli(data, tmp_path / "out.csv", box, "--rate", "1000/1s", "--concurrency", "1")
     outcomes = Counter(r["outcome"] for r in ran.rows())
     assert ran.code == 3
@@ -151,8 +184,8 @@ def test_daily_cap_stops_cleanly_and_a_rerun_finishes(
 def test_ctrl_c_stops_cleanly_writes_results_and_resumes(
     tmp_path: Path, sandbox: Callable[..., Sandbox]
 ) -> None:
-    box = sandbox("--latency-ms", "20")
     data = make_calls(tmp_path / "c.csv", 200)
+    box = sandbox("--latency-ms", "20", seed=data)
     results = tmp_path / "out.csv"
     proc = _start_run(data, results, box, "--rate", "50/1s", "--concurrency", "4")
     _wait_for_calls(box, proc, 10)
@@ -175,12 +208,11 @@ def test_ctrl_c_stops_cleanly_writes_results_and_resumes(
 def test_rerun_after_editing_rows_sends_only_the_corrected_rows(
     tmp_path: Path, sandbox: Callable[..., Sandbox]
 ) -> None:
-    box = sandbox()
     data = make_calls(tmp_path / "c.csv", 20, invalid_every=4)
+    box = sandbox(seed=data)
     first = run_cli(data, tmp_path / "out.csv", box, "--rate", "1000/1s")
     assert Counter(r["outcome"] for r in first.rows()) == {"created": 15, "invalid": 5}
-    fixed = data.read_text().replace("555-0100", "+15035550999")
-    data.write_text(fixed)
+    make_calls(data, 20)  # the same calls, the bad numbers corrected
     second = run_cli(data, tmp_path / "out.csv", box, "--rate", "1000/1s")
     assert Counter(r["outcome"] for r in second.rows()) == {"created": 20}
     assert len(box.calls()) == 20
@@ -190,8 +222,8 @@ def test_rerun_after_editing_rows_sends_only_the_corrected_rows(
 def test_wait_daily_waits_at_the_cap_instead_of_stopping_and_ctrl_c_still_ends_it(
     tmp_path: Path, sandbox: Callable[..., Sandbox]
 ) -> None:
-    box = sandbox("--daily", "5")
     data = make_calls(tmp_path / "c.csv", 10)
+    box = sandbox("--daily", "5", seed=data)
     results = tmp_path / "out.csv"
     started = datetime.now(UTC)
     proc = _start_run(data, results, box, "--rate", "1000/1s", "--concurrency", "1", "--wait-daily")

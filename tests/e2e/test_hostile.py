@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import CLI, TOKEN, Sandbox, cli_env, make_calls, run_cli
+from tests.e2e.conftest import CLI, TOKEN, Sandbox, cli_env, contacts_of, make_calls, run_cli
 
 HEADER = "conversation_id,to,from,date,status,alt_id\n"
 
@@ -51,8 +51,8 @@ def rows_of(path: Path) -> list[dict[str, str]]:
 def test_two_runs_started_together_on_one_results_file_exactly_one_proceeds(
     tmp_path: Path, sandbox: Callable[..., Sandbox]
 ) -> None:
-    box = sandbox("--latency-ms", "5")
     data = make_calls(tmp_path / "c.csv", 600)
+    box = sandbox("--latency-ms", "5", seed=data)
     results = tmp_path / "out.csv"
     command = [*CLI, "run", str(data), "--results", str(results), "--base-url", box.url]
     command += ["--no-progress", "--rate", "5000/1s", "--concurrency", "8"]
@@ -90,8 +90,8 @@ def test_two_runs_started_together_on_one_results_file_exactly_one_proceeds(
 def test_an_output_that_is_the_input_is_refused_and_the_input_unchanged(
     tmp_path: Path, sandbox: Callable[..., Sandbox], args: tuple[str, ...]
 ) -> None:
-    box = sandbox()
     data = make_calls(tmp_path / "in.csv", 5)
+    box = sandbox(seed=data)
     if args[0] == "report":  # a results file as the input of `report`
         run_cli(data, tmp_path / "r.csv", box)
         (tmp_path / "r.csv").replace(data)
@@ -138,7 +138,6 @@ def test_results_in_a_place_that_cannot_be_written_stop_before_any_request(
 def test_dates_out_of_range_or_badly_zoned_are_invalid_and_the_rest_posted_exactly(
     tmp_path: Path, sandbox: Callable[..., Sandbox]
 ) -> None:
-    box = sandbox()
     cells = {
         "9999-12-31T23:59:59Z": "date: in the future",
         "0001-01-01": "date: before 1970",
@@ -157,6 +156,9 @@ def test_dates_out_of_range_or_badly_zoned_are_invalid_and_the_rest_posted_exact
              enumerate(cells)]  # fmt: skip
     data = tmp_path / "dates.csv"
     data.write_text(HEADER + "\n".join(lines) + "\n")
+    seed = [f"+1503555{i:04d},Contact {i},conv{i:06d}" for i in range(len(cells))]
+    contacts_of(data).write_text("phone,name,conversation_id\n" + "\n".join(seed) + "\n")
+    box = sandbox(seed=data)
     ran = run_cli(
         data, tmp_path / "out.csv", box, "--timezone", "America/New_York", "--chunk-size", "3"
     )
@@ -173,8 +175,8 @@ def test_dates_out_of_range_or_badly_zoned_are_invalid_and_the_rest_posted_exact
 def test_an_unclosed_quote_in_a_later_chunk_keeps_the_rows_before_it(
     tmp_path: Path, sandbox: Callable[..., Sandbox]
 ) -> None:
-    box = sandbox()
     data = make_calls(tmp_path / "c.csv", 100)
+    box = sandbox(seed=data)
     lines = data.read_text().splitlines()
     lines[70] = lines[70].replace(",+1503", ',"+1503', 1)  # row 70 opens a quote never closed
     data.write_text("\n".join(lines) + "\n")

@@ -12,8 +12,8 @@ from tests.e2e.conftest import TOKEN, Sandbox, make_calls, run_cli
 def test_every_valid_row_arrives_once_and_invalid_rows_never(
     tmp_path: Path, sandbox: Callable[..., Sandbox]
 ) -> None:
-    box = sandbox()
     data = make_calls(tmp_path / "calls.csv", 60, invalid_every=7)
+    box = sandbox(seed=data)
     ran = run_cli(data, tmp_path / "out.csv", box, "--rate", "1000/1s", "--chunk-size", "25")
     rows = ran.rows()
     assert ran.code == 1, ran.stderr
@@ -39,8 +39,9 @@ def test_every_valid_row_arrives_once_and_invalid_rows_never(
 def test_422_is_failed_with_the_apis_message(
     tmp_path: Path, sandbox: Callable[..., Sandbox]
 ) -> None:
-    box = sandbox("--unknown-conversation", "conv000003")
-    ran = run_cli(make_calls(tmp_path / "c.csv", 5), tmp_path / "out.csv", box)
+    data = make_calls(tmp_path / "c.csv", 5, unknown=(3,))
+    box = sandbox(seed=data)
+    ran = run_cli(data, tmp_path / "out.csv", box)
     rows = {r["conversation_id"]: r for r in ran.rows()}
     assert ran.code == 1
     assert rows["conv000003"]["outcome"] == "failed"
@@ -48,7 +49,7 @@ def test_422_is_failed_with_the_apis_message(
     assert rows["conv000003"]["error"] == "HTTP 422: Conversation conv000003 not found"
     assert [r["outcome"] for r in ran.rows()].count("created") == 4
     # A re-run sends the failed row again (and only it).
-    again = run_cli(make_calls(tmp_path / "c.csv", 5), tmp_path / "out.csv", box)
+    again = run_cli(data, tmp_path / "out.csv", box)
     assert box.stats()["answers"] == {"201": 4, "422": 2}
     assert again.code == 1
 
@@ -57,9 +58,10 @@ def test_429s_are_waited_out_and_retried_to_success(
     tmp_path: Path, sandbox: Callable[..., Sandbox]
 ) -> None:
     # The client believes 1000/s; the sandbox allows 5 per 500 ms: 429s must happen and heal.
-    box = sandbox("--burst", "5", "--interval-ms", "500")
+    data = make_calls(tmp_path / "c.csv", 30)
+    box = sandbox("--burst", "5", "--interval-ms", "500", seed=data)
     ran = run_cli(
-        make_calls(tmp_path / "c.csv", 30),
+        data,
         tmp_path / "out.csv",
         box,
         "--rate",
@@ -77,9 +79,10 @@ def test_429s_are_waited_out_and_retried_to_success(
 def test_rejected_token_stops_with_exit_3_and_the_rest_pending(
     tmp_path: Path, sandbox: Callable[..., Sandbox]
 ) -> None:
-    box = sandbox()
+    data = make_calls(tmp_path / "c.csv", 20)
+    box = sandbox(seed=data)
     bad = "wrong-token-77c1"
-    ran = run_cli(make_calls(tmp_path / "c.csv", 20), tmp_path / "out.csv", box, token=bad)
+    ran = run_cli(data, tmp_path / "out.csv", box, token=bad)
     assert ran.code == 3
     assert "refused the token" in ran.stdout
     assert bad not in ran.stdout + ran.stderr + ran.results.read_text()
@@ -90,8 +93,8 @@ def test_rejected_token_stops_with_exit_3_and_the_rest_pending(
 def test_the_token_never_shows_in_output_results_or_journal(
     tmp_path: Path, sandbox: Callable[..., Sandbox]
 ) -> None:
-    box = sandbox("--fail-rate", "0.3", "--seed", "3")
     data = make_calls(tmp_path / "c.csv", 30, invalid_every=5)
+    box = sandbox("--fail-rate", "0.3", "--seed", "3", seed=data)
     ran = run_cli(data, tmp_path / "out.csv", box, "--max-attempts", "2")
     written = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
     assert TOKEN not in ran.stdout + ran.stderr
@@ -101,16 +104,17 @@ def test_the_token_never_shows_in_output_results_or_journal(
 def test_missing_token_is_a_clear_usage_error(
     tmp_path: Path, sandbox: Callable[..., Sandbox]
 ) -> None:
-    box = sandbox()
-    ran = run_cli(make_calls(tmp_path / "c.csv", 3), tmp_path / "out.csv", box, token="")
+    data = make_calls(tmp_path / "c.csv", 3)
+    box = sandbox(seed=data)
+    ran = run_cli(data, tmp_path / "out.csv", box, token="")
     assert ran.code == 2
     assert ran.stderr.strip().startswith("call-importer: no API token: set GHL_TOKEN")
     assert "Traceback" not in ran.stderr
 
 
 def test_identical_rows_are_sent_once(tmp_path: Path, sandbox: Callable[..., Sandbox]) -> None:
-    box = sandbox()
     path = make_calls(tmp_path / "c.csv", 3)
+    box = sandbox(seed=path)
     path.write_text(path.read_text() + path.read_text().splitlines()[2] + "\n")
     ran = run_cli(path, tmp_path / "out.csv", box)
     assert [r["outcome"] for r in ran.rows()] == ["created", "created", "created", "duplicate"]
