@@ -16,7 +16,7 @@ from importer.presets import HEADED, HEADERLESS, PRESETS, Layout, Preset
 
 _SAMPLE_ROWS = 20
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}")
-_LOOKS_LIKE_DATA = re.compile(r"^(\d{4}-\d{2}-\d{2}|\+?[\d ().-]{7,})$")
+_LOOKS_LIKE_DATA = re.compile(r"^(\d{4}-\d{2}-\d{2}\b.*|\+?[\d ().-]{7,})$")
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,10 @@ def _check_chosen(source: str, records: list[list[str]], chosen: str) -> Detecti
             if misfit is None:
                 return Detection(preset, layout, f"read as {preset.title}")
         widths = " or ".join(str(n) for n in sorted({len(lay.columns) for lay in preset.layouts}))
-        first = next(m for m in misfits if m is not None)
-        if first.startswith("row 1 has"):
+        # A layout of the file's width says more than a count of columns does.
+        shaped = [m for m in misfits if m is not None and " columns" not in m.split(":")[0]]
+        first = shaped[0] if shaped else next(m for m in misfits if m is not None)
+        if not shaped:
             first += f"; {preset.title} has {widths}"
         raise InputError(f"{source}: does not fit --preset {preset.name}: {first}")
     keys = {header_key(cell) for cell in records[0]}

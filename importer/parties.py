@@ -20,6 +20,7 @@ from importer.config import NormaliseOptions
 from importer.presets import MAX_EXTENSION_DIGITS, Preset
 
 _EXTENSION = f"^[0-9]{{1,{MAX_EXTENSION_DIGITS}}}$"
+NEITHER_OURS = "neither number is ours; give --direction or another --our-number"
 
 
 @dataclass
@@ -113,11 +114,7 @@ def after_phones(
         neither = (
             undecided & ~to_ours & ~from_ours & to.notna().to_numpy() & from_.notna().to_numpy()
         )
-        for i in np.flatnonzero(neither).tolist():
-            reasons[i] = (
-                f"neither number is ours (from {from_.iat[i]}, to {to.iat[i]});"
-                " give --direction or another --our-number"
-            )
+        reasons[neither] = NEITHER_OURS
         undecided &= ~neither
     direction[undecided & _empty(direction)] = "outbound"
     direction[skipped != ""] = None

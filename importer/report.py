@@ -94,8 +94,13 @@ def run_summary(result: RunResult) -> str:
         lines.append(f"  {result.resume_hint}")
     elif result.dry_run:
         lines.append("next: run the same command without --dry-run to send the calls")
-    elif counts["failed"] or counts["pending"] or counts["unmatched"]:
+    elif counts["failed"] or counts["pending"]:
         lines.append("next: re-run the same command to send the failed and pending rows again")
+    elif counts["unmatched"]:
+        lines.append(
+            "next: create the unmatched numbers' contacts in HighLevel (or re-run with"
+            " --create-contacts); a re-run looks their numbers up again"
+        )
     if counts["uncertain"]:
         lines.append(
             "uncertain rows may already be in HighLevel and could not be read back: re-run to"

@@ -88,28 +88,36 @@ class Resolver:
             return Resolution(remembered.outcome, remembered.contact_id, remembered.conversation_id)
         try:
             outcome = "found"
+            if not contact_id and remembered is not None:
+                contact_id = remembered.contact_id  # found before; its conversation was not
+                self.reused += 1
             if not contact_id:
                 contact_id = await self._find_contact(number)
+                if contact_id:
+                    self._remember(key, Number(contact_id, "", "contact"))
             if not contact_id:
                 if not self._create_contacts:
                     return Resolution("unmatched", error=f"no contact has the number {number}")
                 if self._create_nothing:
                     return Resolution("would-create")
                 contact_id, outcome = await self._upsert_contact(number, name), "created"
+                self._remember(key, Number(contact_id, "", "contact"))
             conversation = await self._find_conversation(contact_id)
             if not conversation:
                 if self._create_nothing:
                     return Resolution("would-create", contact_id)
-                conversation, outcome = await self._create_conversation(contact_id), "created"
+                conversation, made = await self._create_conversation(contact_id)
+                outcome = "created" if made else outcome
         except _Stopped:
             return Resolution("stopped", contact_id, error=f"not sent: {self._session.stop.reason}")
         except _Failed as failed:
             return Resolution("error", contact_id, "", failed.error, failed.http_status)
-        resolved = Resolution(outcome, contact_id, conversation)
-        self._journal.remember_number(
-            self._location, key, Number(contact_id, conversation, outcome)
-        )
-        return resolved
+        self._remember(key, Number(contact_id, conversation, outcome))
+        return Resolution(outcome, contact_id, conversation)
+
+    def _remember(self, key: str, found: Number) -> None:
+        """Committed at once: a kill after a lookup never costs that lookup again."""
+        self._journal.remember_number(self._location, key, found)
 
     async def _call(self, name: str, **fields: Any) -> Result:
         result = await self._session.call(request(name, **fields))
@@ -165,7 +173,8 @@ class Resolver:
                 return _id_of(conversation, "conversation search")
         return ""
 
-    async def _create_conversation(self, contact_id: str) -> str:
+    async def _create_conversation(self, contact_id: str) -> tuple[str, bool]:
+        """(its id, whether this request made it); one that existed is found by searching."""
         for _ in range(2):
             result = await self._session.call(
                 request(
@@ -178,7 +187,7 @@ class Resolver:
             if result.verdict is Verdict.CREATED:
                 body = result.answer.body if result.answer else None
                 created = body.get("conversation", body) if isinstance(body, dict) else None
-                return _id_of(created, "conversation create")
+                return _id_of(created, "conversation create"), True
             exists = result.http_status == 400 and "already exists" in result.error.lower()
             if result.verdict is Verdict.FAILED and not exists:
                 self._location_refused("conversation create", result)
@@ -189,7 +198,7 @@ class Resolver:
                     raise _Stopped
                 found = await self._find_conversation(contact_id)
                 if found:
-                    return found
+                    return found, False
         raise _Failed(
             "conversation create: the API says it exists but its search does not find it;"
             " re-run later"

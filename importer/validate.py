@@ -92,7 +92,13 @@ def check_chunk(
     normalised, skipped = _normalise(raw, options, source.preset, now)
     for name, result in normalised.items():
         clean_columns[name] = result.values
-        found.append(_failures(result.reasons, name, raw[name]))
+        shown = raw[name]
+        if name == "direction":  # the direction's own problem is with the numbers: show both
+            shown = shown.where(
+                result.reasons != parties.NEITHER_OURS,
+                "from " + raw["from"].astype(str) + ", to " + raw["to"].astype(str),
+            )
+        found.append(_failures(result.reasons, name, shown))
     clean = pd.DataFrame(clean_columns, index=raw.index)[list(FIELDS)]
     fields_to_scan = FIELDS if chunk.undecodable else ()
     for name in fields_to_scan:
