@@ -1,31 +1,56 @@
 #!/usr/bin/env bash
-# `make demo`: start the sandbox on a free port, import every file in sample_data/, stop it.
+# `make demo`: start the sandbox on a free port (seeded with the demo location's contacts),
+# import every file in sample_data/, write each results file's HTML report, stop the sandbox.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 CLI=.venv/bin/call-importer
 export GHL_TOKEN="demo-sandbox-token"            # the sandbox's token, not a real one
 export GHL_CONVERSATION_PROVIDER_ID="61d6d1f9cdac7612faf80753"
+export GHL_LOCATION_ID="loc-demo"
+OURS="+15037081210"                               # the demo business's number
 PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+URL="http://127.0.0.1:$PORT"
 mkdir -p out
-rm -f out/*.csv out/*.journal.sqlite* out/sandbox-calls.jsonl
-$CLI sandbox --port "$PORT" --record out/sandbox-calls.jsonl >out/sandbox.log 2>&1 &
+rm -f out/*.csv out/*.html out/*.journal.sqlite* out/sandbox-calls.jsonl
+$CLI sandbox --port "$PORT" --location-id "$GHL_LOCATION_ID" \
+  --contacts sample_data/sandbox/contacts.csv --record out/sandbox-calls.jsonl >out/sandbox.log 2>&1 &
 SANDBOX=$!
 trap 'kill $SANDBOX 2>/dev/null || true' EXIT
 for _ in $(seq 50); do
-  $PY -c "import httpx,sys; httpx.get('http://127.0.0.1:$PORT/health')" 2>/dev/null && break
+  $PY -c "import httpx,sys; httpx.get('$URL/health')" 2>/dev/null && break
   sleep 0.2
 done
-status=0
+
+options() {  # what each sample needs beyond the defaults
+  case "$1" in
+    dialer_export) echo --timezone America/New_York ;;
+    dialer_call_log) echo --timezone America/New_York --set from=$OURS ;;
+    asterisk_master | freeswitch_master) echo --timezone America/Los_Angeles --our-number $OURS ;;
+    *) ;;
+  esac
+}
+
 for csv in sample_data/*.csv; do
   name=$(basename "$csv" .csv)
+  results="out/$name.results.csv"
   echo
   echo "== $csv"
-  extra=()
-  [ "$name" = dialer_export ] && extra=(--timezone America/New_York)
-  $CLI run "$csv" --results "out/$name.results.csv" --base-url "http://127.0.0.1:$PORT" "${extra[@]}" || status=$?
+  # shellcheck disable=SC2046
+  if [ "$name" = dialer_call_log ]; then
+    echo "-- pre-flight: call-importer resolve (no conversation IDs in this export)"
+    $CLI resolve "$csv" --out "out/$name.numbers.csv" --results "$results" --base-url "$URL" \
+      --no-progress $(options "$name") || true
+    echo "-- import"
+  fi
+  # shellcheck disable=SC2046
+  $CLI run "$csv" --results "$results" --base-url "$URL" --no-progress $(options "$name") || true
+  $CLI report "$results" --html "out/$name.html" >/dev/null
 done
 echo
 echo "sandbox recorded $(wc -l <out/sandbox-calls.jsonl) calls (out/sandbox-calls.jsonl)"
-echo "results: out/*.results.csv (one line per input row); the sandbox stopped"
+echo "results: out/*.results.csv (one line per input row); numbers: out/dialer_call_log.numbers.csv"
+echo "HTML reports:"
+for page in out/*.html; do echo "  $page"; done
+echo "the sandbox stopped"
 exit 0
