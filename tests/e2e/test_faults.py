@@ -244,3 +244,40 @@ def test_wait_daily_waits_at_the_cap_instead_of_stopping_and_ctrl_c_still_ends_i
     assert "stopped early: interrupted" in out
     rows = Ran(proc.returncode, out, err, results).rows()
     assert Counter(r["outcome"] for r in rows) == {"created": 5, "pending": 5}
+
+
+def test_reconcile_settles_uncertain_rows_without_sending_and_the_next_run_sends_the_absent(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    data = make_calls(tmp_path / "c.csv", 80)
+    box = sandbox("--drop-rate", "0.2", "--fail-rate", "0.1", "--seed", "12", seed=data)
+    results = tmp_path / "out.csv"
+    options = ("--rate", "2000/1s", "--max-attempts", "6")
+    first = run_cli(data, results, box, *options, "--no-settle")
+    uncertain = {r["alt_id"] for r in first.rows() if r["outcome"] == "uncertain"}
+    assert uncertain and first.code == 1
+    sent = len(box.calls())
+    ran = subprocess.run(
+        [*CLI, "reconcile", str(results), "--base-url", box.url],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert len(box.calls()) == sent, "reconcile posted a call"
+    by_alt = {c["body"]["altId"]: c["messageId"] for c in box.calls()}  # type: ignore[index]
+    rows = Ran(0, "", "", results).rows()
+    settled = Counter(r["outcome"] for r in rows if r["alt_id"] in uncertain)
+    print(f"uncertain before={len(uncertain)} after reconcile={dict(settled)}")
+    assert set(settled) <= {"created", "pending"} and sum(settled.values()) == len(uncertain)
+    assert f"{len(uncertain)} uncertain calls read back" in ran.stdout
+    for r in rows:
+        if r["alt_id"] in uncertain and r["outcome"] == "created":
+            assert by_alt[r["alt_id"]] == r["message_id"]
+        elif r["alt_id"] in uncertain:
+            assert r["alt_id"] not in by_alt
+    final = run_cli(data, results, box, *options)
+    assert Counter(r["outcome"] for r in final.rows()) == {"created": 80}
+    arrived = Counter(c["body"]["altId"] for c in box.calls())  # type: ignore[index]
+    assert len(arrived) == 80 and max(arrived.values()) == 1
