@@ -9,6 +9,7 @@ the per-cell text work runs in Arrow (`importer.arrow_text`), Python only where 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Final, NamedTuple
@@ -173,6 +174,9 @@ class _Checked:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
+        # One cache for the process, and a plan checks several locations' chunks in threads
+        # at once: without the lock, one thread's insert moved keys under another's probe.
+        self._lock = threading.Lock()
         self.clear()
 
     def clear(self) -> None:
@@ -181,6 +185,10 @@ class _Checked:
 
     def valid_among(self, candidates: pa.Array) -> np.ndarray:
         """Whether each E.164 candidate (`+` and at most 17 digits; null: none) is valid."""
+        with self._lock:
+            return self._valid_among(candidates)
+
+    def _valid_among(self, candidates: pa.Array) -> np.ndarray:
         present = _flags(pc.is_valid(candidates))
         digits = pc.cast(pc.utf8_slice_codeunits(candidates, 1), pa.int64())
         numbers = np.asarray(pc.fill_null(digits, 0).to_numpy(zero_copy_only=False))

@@ -299,3 +299,30 @@ def test_checked_numbers_answer_as_phonenumbers_across_chunks_and_clears(
         assert got == [
             c is not None and phonenumbers.is_valid_number(phonenumbers.parse(c)) for c in chunk
         ]
+
+
+def test_checked_numbers_are_safe_to_share_between_threads() -> None:
+    """A plan checks several locations' chunks in threads at once; unguarded, one thread's
+    insert moved the sorted keys under another's probe (IndexError, rows made invalid)."""
+    import threading
+
+    checked = normalise._Checked(limit=1 << 20)
+    errors: list[BaseException] = []
+
+    def work(seed: int) -> None:
+        rng = __import__("random").Random(seed)
+        try:
+            for _ in range(40):
+                cells = [f"+1{rng.randint(2_000_000_000, 9_999_999_999)}" for _ in range(300)]
+                got = checked.valid_among(pa.array(cells, pa.large_string())).tolist()
+                want = [phonenumbers.is_valid_number(phonenumbers.parse(c)) for c in cells]
+                assert got == want
+        except BaseException as exc:  # collected: a thread's failure must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
