@@ -360,6 +360,76 @@ def reconcile(
     raise typer.Exit(result.exit_code)
 
 
+@app.command("run-plan")
+def run_plan(
+    plan: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV: location_id, input, results, token_env (the name of the variable holding"
+            " the token), optional provider_id, timezone, region, preset, our_number, direction,"
+            " set",
+            show_default=False,
+        ),
+    ],
+    shard: Annotated[
+        str | None,
+        typer.Option(help="K/N: only the locations whose index is K modulo N (K from 0)"),
+    ] = None,
+    max_in_flight: Annotated[
+        int, typer.Option(min=1, help="Requests in flight across all locations")
+    ] = 64,
+    status_map: StatusMapOpt = None,
+    region: RegionOpt = "US",
+    timezone: TimezoneOpt = "UTC",
+    dayfirst: DayfirstOpt = False,
+    chunk_size: ChunkOpt = config.DEFAULT_CHUNK_SIZE,
+    create_contacts: CreateContactsOpt = False,
+    concurrency: ConcurrencyOpt = None,
+    rate: RateOpt = "100/10s",
+    max_attempts: AttemptsOpt = 5,
+    no_settle: Annotated[
+        bool, typer.Option("--no-settle", help="Do not read uncertain calls back")
+    ] = False,
+    base_url: BaseUrlOpt = None,
+    timeout: TimeoutOpt = 30.0,
+    wait_daily: Annotated[
+        bool, typer.Option("--wait-daily", help="Sleep through each daily cap instead of stopping")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and build every payload; send nothing")
+    ] = False,
+    progress: ProgressOpt = True,
+) -> None:
+    """Import many locations in one process, each at its own pace, with its own journal,
+    results and report; a location that fails stops alone. Exit code: the worst location's."""
+    from importer.plan import Shared, parse_shard, read_plan
+    from importer.plan import run_plan as run_all
+    from importer.report import plan_summary
+
+    env = config.read_environment()
+    k, n = parse_shard(shard)
+    template = _send_options(
+        # Each location's own token comes from its line; this one only checks the options.
+        config.Environment(config.Secret("-"), env.base_url, env.provider_id),
+        base_url=base_url, concurrency=concurrency, rate=rate, max_attempts=max_attempts,
+        timeout=timeout, progress=progress, location_id=None, create_contacts=create_contacts,
+        dry_run=dry_run, wait_daily=wait_daily, settle=not no_settle,
+    )  # fmt: skip
+    shared = Shared(
+        region=config.check_region(region),
+        timezone=config.check_timezone(timezone),
+        dayfirst=dayfirst,
+        chunk_size=chunk_size,
+        status_map=config.resolve_status_map(status_map or []),
+        send=template,
+        max_in_flight=max_in_flight,
+    )
+    rows = [row for row in read_plan(plan) if row.index % n == k]
+    result = run_all(plan, rows, shared, notify=_say)
+    typer.echo(plan_summary(result))
+    raise typer.Exit(result.exit_code)
+
+
 @app.command()
 def report(
     results_csv: Annotated[Path, typer.Argument(help="A results CSV written by `run`")],

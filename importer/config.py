@@ -96,6 +96,7 @@ class SendOptions:
     location_id: str = ""  # where contacts and conversations are looked up; '' when not given
     create_contacts: bool = False
     settle: bool = True  # read uncertain calls back before sending (--no-settle: not)
+    token_name: str = "GHL_TOKEN"  # where the token came from, for the message when refused
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,21 @@ def read_environment(
         provider_id=merged.get("GHL_CONVERSATION_PROVIDER_ID") or None,
         location_id=(merged.get("GHL_LOCATION_ID") or "").strip() or None,
     )
+
+
+def read_secret(
+    name: str, environ: Mapping[str, str] | None = None, dotenv_path: Path | None = None
+) -> Secret | None:
+    """A token named by a plan (`TOKEN_ACME`): from the environment, else `.env`; never a
+    value written in the plan. None when neither has it."""
+    environ = os.environ if environ is None else environ
+    value = environ.get(name)
+    if value is None:
+        path = dotenv_path if dotenv_path is not None else Path(".env")
+        if path.is_file():
+            value = dotenv_values(path).get(name)
+    value = (value or "").strip()
+    return Secret(value) if value else None
 
 
 def check_location(location_id: str) -> str:

@@ -23,6 +23,7 @@ from importer.results import (
 from schemas.call import FIELDS
 
 if TYPE_CHECKING:  # the send loop (httpx, tqdm) is not needed to summarise a validation
+    from importer.plan import PlanResult
     from importer.preflight import Preflight
     from importer.reconcile import Reconciled
     from importer.send import RunResult
@@ -143,6 +144,33 @@ def preflight_summary(result: Preflight) -> str:
     if result.stop_reason:
         lines.append(f"stopped early: {result.stop_reason}")
     lines.append(f"numbers written to {result.out}")
+    return "\n".join(lines)
+
+
+def plan_summary(result: PlanResult) -> str:
+    """One line per location, then the total: what a person scans after a night's run."""
+    shown = ("created", "invalid", "skipped", "unmatched", "failed", "uncertain", "pending")
+    width = max([len(run.row.location_id) for run in result.runs] + [8])
+    head = f"{'location':<{width}}  {'rows':>7}  " + "  ".join(f"{o:>9}" for o in shown)
+    lines = [f"{result.plan}: {len(result.runs)} locations", head + "  exit  stopped or failed"]
+    totals: Counter[str] = Counter()
+    for run in result.runs:
+        counts = run.result.counts.counts if run.result else Counter()
+        totals.update(counts)
+        why = (run.result.stop_reason or "") if run.result else ""
+        why = why or run.error
+        lines.append(
+            f"{run.row.location_id:<{width}}  {sum(counts.values()):>7}  "
+            + "  ".join(f"{counts[o]:>9}" for o in shown)
+            + f"  {run.exit_code:>4}  {why}"
+        )
+    lines.append(
+        f"{'total':<{width}}  {sum(totals.values()):>7}  "
+        + "  ".join(f"{totals[o]:>9}" for o in shown)
+        + f"  {result.exit_code:>4}"
+    )
+    if result.index is not None:
+        lines.append(f"index of the locations' reports: {result.index}")
     return "\n".join(lines)
 
 

@@ -110,7 +110,7 @@ class _Loop:
         self.live[outcome] += rows
         if not self.bar.disable:
             self.bar.set_postfix({k: v for k, v in self.live.items() if v}, refresh=False)
-            self.bar.update(rows)
+        self.bar.update(rows)  # a hidden bar may still move a plan's total
 
     async def send_row(self, work: _Work) -> _RowResult:
         draft, fp = work.draft, work.draft.fingerprint
@@ -213,7 +213,7 @@ def check_source(source: Source, norm: NormaliseOptions, send: SendOptions) -> N
         )
 
 
-def _estimate_rows(path: Path) -> int:
+def estimate_rows(path: Path) -> int:
     lines = 0
     with path.open("rb") as handle:
         while block := handle.read(1 << 22):
@@ -249,6 +249,7 @@ def new_session(
         wait_daily=send.wait_daily,
         notify=notify,
         in_flight=in_flight,
+        token_name=send.token_name,
     )
 
 
@@ -288,7 +289,7 @@ async def import_chunks(
     own_bar = bar is None
     if bar is None:
         bar = tqdm(
-            total=_estimate_rows(source.path),
+            total=estimate_rows(source.path),
             unit="row",
             desc="import",
             disable=not send.progress,

@@ -90,8 +90,10 @@ class ApiSession:
         wait_daily: bool,
         notify: Callable[[str], None],
         in_flight: asyncio.Semaphore | None = None,
+        token_name: str = "GHL_TOKEN",
     ) -> None:
         self.client = client
+        self.token_name = token_name
         self.limiter = limiter
         self.stop = stop
         self.max_attempts = max_attempts
@@ -150,7 +152,8 @@ class ApiSession:
             if verdict is Verdict.ABORT:
                 scope = req.endpoint.scope
                 self.stop.set(
-                    f"the API refused the token for the {name} ({answer.error}); check GHL_TOKEN"
+                    f"the API refused the token for the {name} ({answer.error}); check"
+                    f" {self.token_name}"
                     f" and that it has the scope {scope}"
                 )
                 return Result(None, answer, attempts, f"not sent: {self.stop.reason}")
