@@ -26,9 +26,8 @@ def write_plan(tmp_path: Path) -> tuple[Path, Path, Path]:
         lines = ["Conversation ID,To,From,Start Time,Status,Call ID"]
         for i in range(CALLS):
             number = f"+1503555{loc}{i:03d}"
-            lines.append(
-                f"cv{loc}x{i:04d},{number},+15037081210,2025-04-0{i % 9 + 1} 10:00,completed,c{loc}-{i}"
-            )
+            day = f"2025-04-0{i % 9 + 1} 10:00"
+            lines.append(f"cv{loc}x{i:04d},{number},+15037081210,{day},completed,c{loc}-{i}")
             seed.append(f"{number},P{i},cv{loc}x{i:04d},loc{loc}")
         (tmp_path / f"in{loc}.csv").write_text("\n".join(lines) + "\n")
         plan.append(f"loc{loc},in{loc}.csv,out/res{loc}.csv,PLAN_TOKEN_{loc},America/Chicago")
