@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -27,6 +28,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.data import write_export
 from importer.sandbox.process import running
+from importer.sandbox.process import start as start_sandbox
+from importer.sandbox.process import stop as stop_sandbox
 
 PY = sys.executable
 TOKEN = "bench-sandbox-token"
@@ -39,19 +42,34 @@ ENV = {
 
 def measure(cmd: list[str]) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB, the process and its children) of a command."""
+    wall, peak, _ = measure_cpu(cmd)
+    return wall, peak
+
+
+def measure_cpu(
+    cmd: list[str], env: dict[str, str] | None = None, copies: list[list[str]] | None = None
+) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS (MB) and CPU seconds (user + system) of a command, or of
+    several started together (`copies`: the others), summed."""
     start = time.perf_counter()
-    proc = psutil.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            rss = proc.memory_info().rss + sum(
-                c.memory_info().rss for c in proc.children(recursive=True)
-            )
-            peak = max(peak, rss)
-        except psutil.Error:
-            pass
+    procs = [
+        psutil.Popen(c, env=env or ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for c in [cmd, *(copies or [])]
+    ]
+    peak, cpu = 0, {p.pid: 0.0 for p in procs}
+    while any(p.poll() is None for p in procs):
+        rss = 0
+        for proc in procs:
+            try:
+                family = [proc, *proc.children(recursive=True)]
+                rss += sum(p.memory_info().rss for p in family)
+                t = proc.cpu_times()
+                cpu[proc.pid] = max(cpu[proc.pid], t.user + t.system)
+            except psutil.Error:
+                pass
+        peak = max(peak, rss)
         time.sleep(0.02)
-    return time.perf_counter() - start, peak / 2**20
+    return time.perf_counter() - start, peak / 2**20, sum(cpu.values())
 
 
 def median_of(repeat: int, fn: Callable[[], tuple[float, float]]) -> tuple[float, float]:
@@ -124,25 +142,35 @@ async def _bare_loop(url: str, bodies: list[dict[str, object]], concurrency: int
 
 
 def _bodies(path: Path) -> list[dict[str, object]]:
+    """What `run` posts for each valid row of `path` (the file gives the conversations)."""
     import pandas as pd
 
     from importer.config import LoadOptions, NormaliseOptions
     from importer.load import open_source
-    from importer.payload import build_bodies
+    from importer.payload import drafts
     from importer.validate import check_chunks
 
-    norm = NormaliseOptions(provider_id="61d6d1f9cdac7612faf80753")
-    source = open_source(path, LoadOptions(), provider_id_given=True)
+    norm = NormaliseOptions(sets={"conversation_provider_id": "61d6d1f9cdac7612faf80753"})
+    source = open_source(path, LoadOptions(given=frozenset(norm.sets)))
     bodies: list[dict[str, object]] = []
     for chunk in check_chunks(source, norm, pd.Timestamp.now(tz="UTC"), 100_000):
-        bodies.extend(build_bodies(chunk.clean[chunk.valid]))  # type: ignore[arg-type]
+        for draft in drafts(chunk.clean[chunk.valid]):
+            body = draft.final(str(draft.body.get("conversationId", "")), "")
+            bodies.append(dict(body))
     return bodies
 
 
 def bench_sending(tmp: Path, rows: int, concurrency: int, repeat: int) -> list[str]:
-    data = write_export(tmp / "s.csv", rows, rows, seed=2)
+    data = write_export(tmp / "s.csv", rows, rows, seed=2, contacts=tmp / "s.contacts.csv")
     bodies = _bodies(data)
-    unlimited = ("--burst", "100000000", "--daily", "100000000")
+    unlimited = (
+        "--burst",
+        "100000000",
+        "--daily",
+        "100000000",
+        "--contacts",
+        str(tmp / "s.contacts.csv"),
+    )
     bare, loop, whole = [], [], []
     for i in range(repeat):
         with sandbox(*unlimited) as url:
@@ -176,19 +204,16 @@ def bench_sending(tmp: Path, rows: int, concurrency: int, repeat: int) -> list[s
 
 
 def bench_pacing(tmp: Path, rows: int, repeat: int) -> list[str]:
-    data = write_export(tmp / "p.csv", rows, rows, seed=3)
+    data = write_export(tmp / "p.csv", rows, rows, seed=3, contacts=tmp / "p.contacts.csv")
     achieved, shares = [], []
     for i in range(repeat):
-        with sandbox("--burst", "100", "--interval-ms", "1000", "--latency-ms", "50") as url:
+        limits = ("--burst", "100", "--interval-ms", "1000", "--latency-ms", "50")
+        with sandbox(*limits, "--contacts", str(tmp / "p.contacts.csv")) as url:
             cmd = run_command(data, tmp / f"p{i}.csv", url, "--rate", "100/1s")
             subprocess.run(cmd, env=ENV, capture_output=True, check=False)
             calls = httpx.get(f"{url}/sandbox/calls").json()
             stats = httpx.get(f"{url}/sandbox/stats").json()
-        arrived = sorted(datetime.fromisoformat(c["receivedAt"]).timestamp() for c in calls)
-        # A window allows 100: call i+100 may arrive one window after call i, no sooner.
-        # Achieved/limit is the window over the mean time that 100 calls actually took.
-        spans = [b - a for a, b in zip(arrived, arrived[100:], strict=False)]
-        achieved.append(1.0 / statistics.mean(spans))
+        achieved.append(_achieved(calls, 100, 1.0))
         answered = sum(stats["answers"].values())
         shares.append(stats["answers"].get("429", 0) / answered)
     return [
@@ -198,11 +223,197 @@ def bench_pacing(tmp: Path, rows: int, repeat: int) -> list[str]:
     ]
 
 
+def _achieved(calls: list[dict[str, object]], limit: int, period_s: float) -> float:
+    """Achieved rate over the limit: a window allows `limit`, so call i+limit may arrive one
+    window after call i, no sooner; this is the window over the mean time `limit` calls took."""
+    arrived = sorted(datetime.fromisoformat(str(c["receivedAt"])).timestamp() for c in calls)
+    spans = [b - a for a, b in zip(arrived, arrived[limit:], strict=False)]
+    return period_s / statistics.mean(spans) if spans else float("nan")
+
+
+def bench_resolving(tmp: Path, calls: int, numbers: int) -> list[str]:
+    """Requests per imported call when the export has no conversation IDs, against the floor:
+    every call, and two lookups (contact, conversation) per distinct number; then a re-run."""
+    contacts = tmp / "r.contacts.csv"
+    data = write_export(
+        tmp / "r.csv", calls, numbers, seed=5, conversation_ids=False, contacts=contacts
+    )
+    options = ("--location-id", "loc-sandbox", "--rate", "100000000/1s", "--concurrency", "8")
+    with sandbox(
+        "--burst", "100000000", "--daily", "100000000", "--contacts", str(contacts)
+    ) as url:
+        subprocess.run(
+            run_command(data, tmp / "r.out.csv", url, *options),
+            env=ENV,
+            capture_output=True,
+            check=False,
+        )
+        first = httpx.get(f"{url}/sandbox/stats").json()
+        subprocess.run(
+            run_command(data, tmp / "r.out.csv", url, *options),
+            env=ENV,
+            capture_output=True,
+            check=False,
+        )
+        second = httpx.get(f"{url}/sandbox/stats").json()
+    posted = first["accepted"]
+    distinct = len(first["searches"])
+    floor = posted + 2 * distinct
+    spent = sum(first["requests"].values())
+    lookups_again = sum(second["requests"].values()) - spent - (second["accepted"] - posted)
+    return [
+        f"resolving, {posted:,} calls over {distinct:,} numbers, no conversation IDs in the file",
+        f"  requests {spent:,} / floor {floor:,} (calls + 2 per number): {spent / floor:.4f}"
+        f"   ({spent / posted:.3f} requests per call; target within 1% of the floor)",
+        f"  lookups on a re-run: {lookups_again}   (target 0); calls re-posted:"
+        f" {second['accepted'] - posted}",
+    ]
+
+
+def bench_settling(tmp: Path, calls: int) -> list[str]:
+    """What reading uncertain calls back costs: message-list reads per row settled, with
+    answers lost (recorded, then dropped) and server faults (500/502/503/504) injected."""
+    contacts = tmp / "st.contacts.csv"
+    data = write_export(tmp / "st.csv", calls, calls, seed=6, contacts=contacts)
+    faults = ("--drop-rate", "0.05", "--fail-rate", "0.05", "--seed", "7")
+    options = ("--rate", "100000000/1s", "--concurrency", "8", "--max-attempts", "8")
+    with sandbox(
+        "--burst", "100000000", "--daily", "100000000", "--contacts", str(contacts), *faults
+    ) as url:
+        subprocess.run(
+            run_command(data, tmp / "st.out.csv", url, *options),
+            env=ENV,
+            capture_output=True,
+            check=False,
+        )
+        stats = httpx.get(f"{url}/sandbox/stats").json()
+        accepted = Counter(c["body"]["altId"] for c in httpx.get(f"{url}/sandbox/calls").json())
+    import csv as csv_module
+
+    with (tmp / "st.out.csv").open(newline="") as handle:
+        rows = list(csv_module.DictReader(handle))
+    from importer.results import SETTLED_ABSENT, SETTLED_FOUND
+
+    found = sum(r["error"] == SETTLED_FOUND for r in rows)
+    absent = sum(r["error"] == SETTLED_ABSENT for r in rows)
+    left = sum(r["outcome"] == "uncertain" for r in rows)
+    reads = stats["requests"].get("message list", 0)
+    settled = found + absent
+    return [
+        f"settling, {len(rows):,} calls with 5% of answers lost and 5% server faults",
+        f"  uncertain rows settled: {settled} ({found} found, {absent} not there and sent again),"
+        f" {left} left uncertain",
+        f"  message-list reads: {reads} = {reads / max(settled, 1):.2f} per settled row;"
+        f" calls posted twice: {sum(n > 1 for n in accepted.values())}",
+    ]
+
+
+def bench_locations(tmp: Path, runs: tuple[tuple[int, int, str, int], ...]) -> list[str]:
+    """Many locations in `run-plan` against one sandbox standing for all of them, each token
+    limited as `rate` says with 50 ms mean latency: each location's achieved rate over its
+    limit, its 429s, and the importer's CPU (all its processes: `--shard` splits a plan) and
+    peak memory. `runs`: (locations, processes, rate, calls per location)."""
+    lines = [
+        "locations: run-plan against one sandbox, 50 ms mean latency, each token its own limit",
+        "  locations  procs  limit    calls  worst rate/limit  median  worst 429s"
+        "  importer CPU   peak RSS  sandbox CPU",
+    ]
+    full_pace: dict[tuple[str, int], int] = {}
+    last = ""
+    for n, shards, rate, calls in runs:
+        requests, seconds = rate.split("/")
+        period = float(seconds.rstrip("s"))
+        plan, seed, tokens, env = _plan_files(tmp / f"plan{n}x{shards}-{rate.replace('/', '_')}", n, calls)
+        limits = (
+            "--burst",
+            requests,
+            "--interval-ms",
+            str(int(period * 1000)),
+            "--latency-ms",
+            "50",
+        )
+        url, process = start_sandbox(
+            (*limits, "--contacts", str(seed), "--tokens", str(tokens)), env
+        )
+        try:
+            box = psutil.Process(process.pid)
+            before = box.cpu_times()
+            cmds = [
+                [PY, "-m", "importer", "run-plan", str(plan), "--base-url", url,
+                 "--no-progress", "--rate", rate, "--shard", f"{k}/{shards}"]
+                for k in range(shards)
+            ]  # fmt: skip
+            wall, rss, cpu = measure_cpu(cmds[0], env, cmds[1:])
+            after = box.cpu_times()
+            calls_made = httpx.get(f"{url}/sandbox/calls").json()
+            stats = httpx.get(f"{url}/sandbox/stats").json()
+        finally:
+            stop_sandbox(process)
+        by_location: dict[str, list[dict[str, object]]] = {}
+        for call in calls_made:
+            by_location.setdefault(str(call["locationId"]), []).append(call)
+        rates = sorted(_achieved(c, int(requests), period) for c in by_location.values())
+        shares = [
+            s["refused"] / max(1, s["requests"] + s["refused"])
+            for loc, s in stats["locations"].items()
+            if loc != "loc-sandbox"
+        ]
+        sandbox_cpu = (after.user + after.system - before.user - before.system) / wall
+        if len(calls_made) == n * calls and rates[0] >= 0.95 and max(shares) < 0.01:
+            key = (rate, shards)
+            full_pace[key] = max(full_pace.get(key, 0), n)
+        lines.append(
+            f"  {n:>9}  {shards:>5}  {rate:>6}  {len(calls_made):>7,}  {rates[0]:>16.3f}"
+            f"  {statistics.median(rates):>6.3f}  {100 * max(shares):>9.2f}%"
+            f"  {cpu / wall:>6.2f} cores  {rss:>6.0f} MB  {sandbox_cpu:>6.2f} cores"
+        )
+        last = (
+            f"  per location at {n} ({shards} processes, {rate}): "
+            + " ".join(f"{r:.2f}" for r in rates)
+            + f" (rate/limit, sorted); {len(calls_made):,} calls in {wall:.0f} s"
+        )
+    lines.append(last)
+    for (rate, shards), n in sorted(full_pace.items()):
+        lines.append(
+            f"  at full pace (every location >= 0.95, < 1% 429s) with {shards} process(es)"
+            f" at {rate}: up to {n} locations measured"
+        )
+    return lines
+
+
+def _plan_files(
+    folder: Path, locations: int, calls: int
+) -> tuple[Path, Path, Path, dict[str, str]]:
+    folder.mkdir(parents=True, exist_ok=True)
+    env = dict(ENV)
+    plan = ["location_id,input,results,token_env"]
+    tokens = ["token_env,location_id"]
+    seeds: list[str] = []
+    for i in range(locations):
+        contacts = folder / f"c{i}.csv"
+        write_export(folder / f"in{i}.csv", calls, calls, seed=100 + i, contacts=contacts)
+        lines = contacts.read_text().splitlines()
+        seeds.extend(f"{line},loc{i}" for line in lines[1:])
+        plan.append(f"loc{i},in{i}.csv,out/r{i}.csv,BENCH_TOKEN_{i}")
+        tokens.append(f"BENCH_TOKEN_{i},loc{i}")
+        env[f"BENCH_TOKEN_{i}"] = f"bench-location-{i}"
+    (folder / "plan.csv").write_text("\n".join(plan) + "\n")
+    (folder / "tokens.csv").write_text("\n".join(tokens) + "\n")
+    (folder / "seed.csv").write_text(
+        "phone,name,conversation_id,location_id\n" + "\n".join(seeds) + "\n"
+    )
+    return folder / "plan.csv", folder / "seed.csv", folder / "tokens.csv", env
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes for CI-size machines")
     parser.add_argument("--repeat", type=int, default=None)
-    parser.add_argument("--only", choices=["validation", "sending", "pacing"], default=None)
+    parser.add_argument(
+        "--only",
+        choices=["validation", "sending", "pacing", "resolving", "settling", "locations"],
+        default=None,
+    )
     args = parser.parse_args()
     repeat = args.repeat or (1 if args.quick else 3)
     with tempfile.TemporaryDirectory() as name:
@@ -217,6 +428,30 @@ def main() -> None:
             sections.append(bench_sending(tmp, 2_000 if args.quick else 10_000, 8, repeat))
         if args.only in (None, "pacing"):
             sections.append(bench_pacing(tmp, 400 if args.quick else 1_500, repeat))
+        if args.only in (None, "resolving"):
+            sections.append(
+                bench_resolving(tmp, *((2_000, 400) if args.quick else (10_000, 2_000)))
+            )
+        if args.only in (None, "settling"):
+            sections.append(bench_settling(tmp, 400 if args.quick else 2_000))
+        if args.only in (None, "locations"):
+            fast = "100/1s"  # ten times the API's limit: a location's pace in a tenth the time
+            if args.quick:
+                runs = ((1, 1, fast, 300), (5, 1, fast, 300), (5, 2, fast, 300), (20, 1, fast, 300))
+            else:
+                runs = (
+                    (1, 1, fast, 1_000),
+                    (2, 1, fast, 1_000),
+                    (5, 1, fast, 1_000),
+                    (5, 2, fast, 1_000),
+                    (10, 2, fast, 1_000),
+                    (20, 1, fast, 1_000),
+                    (50, 1, fast, 1_000),
+                    (50, 2, fast, 1_000),
+                    (50, 1, "100/10s", 300),
+                    (50, 2, "100/10s", 300),
+                )
+            sections.append(bench_locations(tmp, runs))
     print(f"call-importer benchmarks ({'quick' if args.quick else 'full'}; median of {repeat})")
     for lines in sections:
         print("\n".join(lines))

@@ -61,11 +61,12 @@ _ZONED = (
     r"\s*(?P<zone>[Zz]|(?:UTC|GMT|UT)?\s*[+-][0-9]{1,2}(?::?[0-9]{2})?|[A-Za-z]{1,5})"
     r"(?:\s*\([^()]*\))?$"
 )
+_ENDS_LIKE_A_ZONE = r"(?:[A-Za-z]|[+-][0-9]{2}(?::?[0-9]{2})?)(?:\s*\([^()]*\))?$"
 _OFFSET = re.compile(r"^(?:UTC|GMT|UT)?\s*([+-])([0-9]{1,2})(?::?([0-9]{2}))?$")
 _NOT_ZONES = frozenset({"A", "P", "AM", "PM"})  # what the zone pattern can take from `10:05 AM`
 
 
-def zone_offset(zone: str, timezone: str, year: int | None = None) -> tuple[int | None, str]:
+def zone_offset(zone: str, timezone: str) -> tuple[int | None, str]:
     """A zone written in a cell -> (minutes east of UTC, '') or (None, why it cannot be read)."""
     match = _OFFSET.match(zone)
     if match:
@@ -111,16 +112,19 @@ _YEAR_AT = (
 
 
 def _years(text: pa.Array) -> np.ndarray:
-    """The four-digit year each cell names, -1 where none can be told (two-digit years)."""
+    """The four-digit year each cell names, -1 where none can be told (two-digit years).
+    Each pattern runs only on the cells the ones before it did not answer."""
     years = np.full(len(text), -1, dtype=np.int64)
-    left = np.ones(len(text), dtype=bool)
+    left = np.arange(len(text))
     for pattern in _YEAR_AT:
-        digits = pc.struct_field(pc.extract_regex(text, pattern), "y")
-        for_this = _flags(pc.is_valid(digits)) & left
-        if for_this.any():
+        if not len(left):
+            break
+        digits = pc.struct_field(pc.extract_regex(text.take(pa.array(left)), pattern), "y")
+        found = _flags(pc.is_valid(digits))
+        if found.any():
             values = pc.cast(pc.fill_null(digits, "0"), pa.int64())
-            years[for_this] = np.asarray(values.to_numpy(zero_copy_only=False))[for_this]
-            left &= ~for_this
+            years[left[found]] = np.asarray(values.to_numpy(zero_copy_only=False))[found]
+            left = left[~found]
     return years
 
 
@@ -166,9 +170,41 @@ def _shapes(text: pa.Array) -> np.ndarray:
     return np.where(us_like, colons * 2 + ampm, _NOT_US_LIKE)
 
 
+_NS_FIRST, _NS_LAST = pd.Timestamp.min.as_unit("ns"), pd.Timestamp.max.as_unit("ns")
+
+
 def _ns(stamps: pd.Series | pd.DatetimeIndex) -> np.ndarray:
-    """Naive timestamps as datetime64[ns]; only called on years already checked to fit."""
-    return np.asarray(pd.DatetimeIndex(stamps).as_unit("ns").to_numpy(), dtype="datetime64[ns]")
+    """Naive timestamps as datetime64[ns]. A parser can make a year out of a cell without
+    four digits (`/1` read as ISO 8601 is the year 1): what nanoseconds cannot hold is NaT,
+    and the slow path then says what the cell is, rather than the conversion wrapping."""
+    index = pd.DatetimeIndex(stamps)
+    outside = (index < _NS_FIRST) | (index > _NS_LAST)
+    if outside.any():
+        index = pd.DatetimeIndex(index.where(~outside))
+    return np.asarray(index.as_unit("ns").to_numpy(), dtype="datetime64[ns]")
+
+
+def _naive(cells: np.ndarray, layout: str) -> np.ndarray:
+    """Cells in one layout -> naive datetime64[ns], NaT where not read. A zone that reached
+    this far (one the zone pattern did not take off) is left to the slow path, which reads
+    zones by their meaning: pandas would apply it, or refuse the lot ("Mixed timezones")."""
+    try:
+        parsed = pd.to_datetime(cells, format=layout, errors="coerce")
+    except ValueError:
+        parsed = pd.DatetimeIndex([_one_naive(cell, layout) for cell in cells])
+    if getattr(parsed, "tz", None) is not None:
+        return np.full(len(cells), np.datetime64("NaT"), dtype="datetime64[ns]")
+    return _ns(parsed)
+
+
+def _one_naive(cell: object, layout: str) -> pd.Timestamp | None:
+    try:
+        stamp = pd.to_datetime(str(cell), format=layout, errors="coerce")
+    except ValueError:
+        return None
+    if not isinstance(stamp, pd.Timestamp) or stamp.tzinfo is not None:
+        return None
+    return stamp
 
 
 def _parse_naive(
@@ -183,20 +219,18 @@ def _parse_naive(
     if iso.any():
         iso_text = pc.replace_substring_regex(text.filter(iso), _BASIC_ISO, r"\1-\2-\3T\4:\5:\6\7")
         iso_text = pc.replace_substring_regex(iso_text, r"T([0-9]{2}):([0-9]{2}):$", r"T\1:\2")
-        parsed = pd.to_datetime(arrow_text.to_objects(iso_text), format="ISO8601", errors="coerce")
-        out[iso] = _ns(parsed)
+        out[iso] = _naive(arrow_text.to_objects(iso_text), "ISO8601")
     padded = _flags(arrow_text.searches(text, _PADDED_US)) & ~iso
     if padded.any():
         as_iso = pc.replace_substring_regex(
             text.filter(padded), _PADDED_US, r"\3-\2-\1\4" if dayfirst else r"\3-\1-\2\4"
         )
-        stamps = pd.to_datetime(arrow_text.to_objects(as_iso), format="ISO8601", errors="coerce")
-        out[padded] = _ns(stamps)
+        out[padded] = _naive(arrow_text.to_objects(as_iso), "ISO8601")
     for fmt in _US_FORMATS:
         shaped = (shapes == _layout_shape(fmt)) & np.isnat(out)
         if shaped.any():
             layout = _day_first(fmt) if dayfirst else fmt
-            out[shaped] = _ns(pd.to_datetime(values[shaped], format=layout, errors="coerce"))
+            out[shaped] = _naive(values[shaped].to_numpy(), layout)
     return pd.Series(out, index=values.index)
 
 
@@ -269,23 +303,32 @@ def to_utc(
     reasons = np.full(n, "", dtype=object)
     if n == 0:
         return utc, reasons
-    # A zone at the end is read here, by its meaning, and taken off before parsing.
-    zoned = pc.extract_regex(text, _ZONED)
-    zones = arrow_text.to_objects(pc.struct_field(zoned, "zone"))
-    bodies = arrow_text.to_objects(pc.struct_field(zoned, "body"))
+    # A zone at the end is read here, by its meaning, and taken off before parsing. The full
+    # pattern runs only on cells that end like a zone (a letter, or an offset's digits).
     offsets = np.zeros(n, dtype=np.int64)
     aware = np.zeros(n, dtype=bool)
-    cells = arrow_text.to_objects(text)
-    for i in np.flatnonzero(_flags(pc.is_valid(zoned))).tolist():
-        zone = zones[i].strip()
-        if zone.upper() in _NOT_ZONES:
-            continue
-        minutes, why = zone_offset(zone, timezone)
-        if minutes is None:
-            reasons[i] = why
-            continue
-        offsets[i], aware[i], cells[i] = minutes, True, bodies[i].strip()
-    body = arrow_text.to_arrow(cells)
+    body = text
+    maybe = np.flatnonzero(_flags(arrow_text.searches(text, _ENDS_LIKE_A_ZONE)))
+    if len(maybe):
+        zoned = pc.extract_regex(text.take(pa.array(maybe)), _ZONED)
+        at = maybe[_flags(pc.is_valid(zoned))]
+        zoned = zoned.filter(pc.is_valid(zoned))
+        zones = pc.utf8_trim_whitespace(pc.struct_field(zoned, "zone"))
+        names, codes = np.unique(arrow_text.to_objects(zones).astype(str), return_inverse=True)
+        read = [
+            zone_offset(z, timezone) if z.upper() not in _NOT_ZONES else (None, "")
+            for z in names.tolist()
+        ]
+        minutes = np.array([m if m is not None else 0 for m, _ in read], dtype=np.int64)[codes]
+        problems = np.array([w for _, w in read], dtype=object)[codes]
+        known = np.array([m is not None for m, _ in read], dtype=bool)[codes]
+        reasons[at[~known]] = problems[~known]
+        offsets[at[known]], aware[at[known]] = minutes[known], True
+        bodies = np.full(n, None, dtype=object)
+        bodies[at[known]] = arrow_text.to_objects(
+            pc.utf8_trim_whitespace(pc.struct_field(zoned, "body"))
+        )[known]
+        body = pc.coalesce(arrow_text.to_arrow(bodies), text)
     # The year is checked before any parser runs: out of range, a value would wrap.
     years = _years(body)
     out_of_range = (years >= 0) & ((years < MIN_YEAR - 1) | (years > now.year + 1))
@@ -307,7 +350,7 @@ def to_utc(
             utc[todo[~fixed]] = _ns(local.dt.tz_convert("UTC").dt.tz_localize(None))
     for i in np.flatnonzero(np.isnat(utc) & (reasons == "")).tolist():
         offset = int(offsets[i]) if aware[i] else None
-        stamp, why = _parse_one(str(cells[i]), dayfirst, timezone, offset)
+        stamp, why = _parse_one(str(body[i].as_py()), dayfirst, timezone, offset)
         if stamp is None:
             reasons[i] = why
         else:

@@ -61,7 +61,8 @@ def before_phones(
 
 
 def _empty(direction: np.ndarray) -> np.ndarray:
-    return np.array([d is None for d in direction], dtype=bool)
+    """Where no direction is known yet (None in an object array), without a Python loop."""
+    return np.asarray(pd.isna(direction), dtype=bool)
 
 
 def _extensions(

@@ -93,11 +93,12 @@ def check_chunk(
     for name, result in normalised.items():
         clean_columns[name] = result.values
         shown = raw[name]
-        if name == "direction":  # the direction's own problem is with the numbers: show both
-            shown = shown.where(
-                result.reasons != parties.NEITHER_OURS,
-                "from " + raw["from"].astype(str) + ", to " + raw["to"].astype(str),
-            )
+        neither = (
+            (result.reasons == parties.NEITHER_OURS).to_numpy() if name == "direction" else None
+        )
+        if neither is not None and neither.any():  # the problem is with the numbers: show both
+            both = "from " + raw["from"].astype(str) + ", to " + raw["to"].astype(str)
+            shown = shown.where(~neither, both)
         found.append(_failures(result.reasons, name, shown))
     clean = pd.DataFrame(clean_columns, index=raw.index)[list(FIELDS)]
     fields_to_scan = FIELDS if chunk.undecodable else ()

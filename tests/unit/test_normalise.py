@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 import phonenumbers
@@ -11,7 +12,8 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from importer import dates, normalise
+from importer import config, dates, normalise
+from importer.presets import AMBIGUOUS_STATUSES, DIRECTION_WORDS
 from schemas.call import CALL_STATUSES
 
 NOW = pd.Timestamp("2026-01-01T00:00:00Z")
@@ -326,3 +328,33 @@ def test_checked_numbers_are_safe_to_share_between_threads() -> None:
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+@given(
+    st.sampled_from(sorted(DIRECTION_WORDS)),
+    st.sampled_from([str.upper, str.lower, str.title, lambda s: s.replace("-", "_")]),
+    st.sampled_from(["", " ", "  "]),
+)
+def test_direction_words_fold_whatever_their_spelling(word: str, spell: Any, pad: str) -> None:
+    result = normalise.directions(pd.Series([pad + spell(word) + pad]), DIRECTION_WORDS)
+    assert cells(result.values) == [DIRECTION_WORDS[word]]
+    assert result.reasons.tolist() == [""]
+
+
+@given(st.text(alphabet="abcxyz -_", min_size=1, max_size=12))
+def test_anything_else_is_not_a_direction(text: str) -> None:
+    result = normalise.directions(pd.Series([text]), DIRECTION_WORDS)
+    if config.status_key(text) in DIRECTION_WORDS:
+        return
+    if text.strip():
+        assert cells(result.values) == [None]
+        assert result.reasons.tolist() == ["not a direction (inbound or outbound)"]
+
+
+@given(st.sampled_from(sorted(AMBIGUOUS_STATUSES)), st.sampled_from([str.upper, str.title]))
+def test_an_ambiguous_disposition_is_invalid_with_a_hint(key: str, spell: Any) -> None:
+    text = spell(key.replace("-", " "))
+    result = normalise.statuses(pd.Series([text]), normalise.status_table(None, {}))
+    assert cells(result.values) == [None]
+    assert result.reasons.iloc[0].startswith("not a call status: it could mean")
+    assert f'--status-map "{text}=STATUS"' in result.reasons.iloc[0]
