@@ -323,7 +323,8 @@ def bench_locations(tmp: Path, runs: tuple[tuple[int, int, str, int], ...]) -> l
     for n, shards, rate, calls in runs:
         requests, seconds = rate.split("/")
         period = float(seconds.rstrip("s"))
-        plan, seed, tokens, env = _plan_files(tmp / f"plan{n}x{shards}-{rate.replace('/', '_')}", n, calls)
+        folder = tmp / f"plan{n}x{shards}-{rate.replace('/', '_')}"
+        plan, seed, tokens, env = _plan_files(folder, n, calls)
         limits = (
             "--burst",
             requests,

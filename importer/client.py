@@ -232,13 +232,11 @@ class LeadConnectorClient:
         """One request, its answer classified; never raises for what the network or API does."""
         endpoint = req.endpoint
         call = endpoint.name.endswith(" call")
+        # The client's own Version is the outbound call's: the bulk of requests merge no headers.
+        headers = None if endpoint.version == API_VERSION else {"Version": endpoint.version}
         try:
             response = await self._http.request(
-                endpoint.method,
-                req.path,
-                params=req.params,
-                json=req.json,
-                headers={"Version": endpoint.version},
+                endpoint.method, req.path, params=req.params, json=req.json, headers=headers
             )
         except httpx.HTTPError as exc:
             return classify_exception(exc, repeatable=endpoint.repeatable)

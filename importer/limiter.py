@@ -24,7 +24,11 @@ from importer.config import Rate
 
 # Our window is wider than the API's by this share, for the jitter the midpoint cannot see.
 SAFETY = 0.005
+# Each 429 widens it by as much again, up to this: a busy event loop (a plan's many locations
+# in one thread) sends later than a slot was taken, and the server counts it later than we do.
+MAX_SAFETY = 0.03
 SPREAD = 0.9
+STALL_S = 0.02  # a round trip this much over three usual ones counts as having waited
 
 
 class Slot:
@@ -46,13 +50,15 @@ class RateLimiter:
         self._paused_until = 0.0
         self._next = 0.0  # earliest time of the next request when spreading evenly
         self._lock = asyncio.Lock()
+        self._safety = SAFETY
+        self._rtt: float | None = None  # a moving average of round trips
 
     @property
     def rate(self) -> Rate:
         return Rate(self._max, self._period)
 
     def _window(self) -> float:
-        return self._period * (1 + SAFETY)
+        return self._period * (1 + self._safety)
 
     def delay(self, now: float) -> float:
         """Seconds until the next request may go; 0 when it may go now."""
@@ -86,8 +92,16 @@ class RateLimiter:
             return self.take()
 
     def settle(self, slot: Slot) -> None:
-        """The answer arrived: the server counted the request about halfway there."""
-        old, slot.stamp = slot.stamp, (slot.sent + self._clock()) / 2
+        """The answer arrived: the server counted the request about halfway there. A round
+        trip far longer than usual (or the first, when nothing is usual yet) may have waited
+        before it left (a busy loop, the GIL held by a thread checking a chunk): then the
+        server may have counted it as late as now, and so do we."""
+        now = self._clock()
+        rtt = now - slot.sent
+        usual = self._rtt
+        late = usual is None or rtt > 3 * usual + STALL_S
+        self._rtt = rtt if usual is None else usual + 0.2 * (rtt - usual)
+        old, slot.stamp = slot.stamp, now if late else (slot.sent + now) / 2
         at = bisect.bisect_left(self._stamps, old)
         if at < len(self._stamps) and self._stamps[at] == old:  # still inside the window
             del self._stamps[at]
@@ -116,5 +130,6 @@ class RateLimiter:
 
     def after_429(self) -> None:
         """Our view of the window was off (or another client spends this token): back off a
-        twentieth of the window before the next request."""
+        twentieth of the window before the next request, and keep a wider margin from now."""
         self.pause(self._period / 20)
+        self._safety = min(MAX_SAFETY, self._safety + SAFETY)

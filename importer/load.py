@@ -16,7 +16,7 @@ import io
 import re
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
@@ -214,9 +214,12 @@ class _EndMarked(io.BufferedIOBase):
         return lines.replace("\n", self._suffix)
 
 
-def open_source(path: Path, options: LoadOptions) -> Source:
+def open_source(
+    path: Path, options: LoadOptions, notify: Callable[[str], None] = lambda line: None
+) -> Source:
     """Sniff, detect a preset, read the header and map it; every reason the file cannot be used
-    is an InputError (or a UsageError for an option that does not fit it)."""
+    is an InputError (or a UsageError for an option that does not fit it). `notify` hears the
+    one line that says what was detected."""
     source = str(path)
     check_input(path)
     try:
@@ -246,6 +249,8 @@ def open_source(path: Path, options: LoadOptions) -> Source:
         given=options.given,
         source=source,
     )
+    if detection.message:
+        notify(detection.message)
     return Source(
         path,
         encoding,

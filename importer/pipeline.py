@@ -11,8 +11,7 @@ import pandas as pd
 
 from importer.config import LoadOptions, NormaliseOptions
 from importer.load import Source, open_source
-from importer.paths import check_output
-from importer.results import VALIDATION_COLUMNS, CsvAppender, partial_path
+from importer.results import VALIDATION_COLUMNS, CsvAppender, check_csv_output
 from importer.validate import Tally, check_chunks
 
 
@@ -38,11 +37,8 @@ def validate_file(
     """Check every row of `path`; write `out` with one line per row (`valid` is true, false,
     or skipped with the reason in `errors`); nothing is sent."""
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
-    check_output(out, "--out", [path])
-    check_output(partial_path(out), "--out", [path])
-    source = open_source(path, load)
-    if source.detection.message:
-        notify(source.detection.message)
+    check_csv_output(out, "--out", [path])
+    source = open_source(path, load, notify)
     tally = Tally()
     writer = CsvAppender(out, VALIDATION_COLUMNS)
     try:

@@ -26,11 +26,10 @@ from tqdm import tqdm
 
 from importer import config
 from importer.errors import ImporterError, InputError, UsageError
-from importer.journal import RunLock, journal_path
+from importer.journal import RunLock
 from importer.load import open_source
 from importer.paths import check_input, check_output
-from importer.results import partial_path
-from importer.send import RunResult, check_source, estimate_rows, import_chunks
+from importer.send import RunResult, check_results, check_source, estimate_rows, import_chunks
 from importer.session import Stop
 from importer.validate import check_chunks
 
@@ -177,14 +176,35 @@ def _prepare(row: PlanRow, shared: Shared, env: config.Environment, locks: ExitS
         location_id=config.check_location(row.location_id),
         token_name=row.token_env,
     )
-    check_output(row.results, "results", [row.input])
-    jpath = journal_path(row.results)
-    for companion in (jpath, partial_path(row.results)):
-        check_output(companion, "results", [row.input])
+    jpath = check_results(row.results, [row.input], "results")
     locks.enter_context(RunLock(jpath, row.results))
     source = open_source(row.input, load)
     check_source(source, norm, send)
     return source, load, norm, send
+
+
+class _Barrier:
+    """Every location's first chunk checked before any location sends (see import_chunks)."""
+
+    def __init__(self, parties: int) -> None:
+        self._waiting = parties
+        self._open = asyncio.Event()
+        self._arrived: set[int] = set()
+
+    async def arrive(self) -> None:
+        self._count_once()
+        await self._open.wait()
+
+    def leave(self) -> None:
+        self._count_once()
+
+    def _count_once(self) -> None:
+        task = id(asyncio.current_task())
+        if task not in self._arrived:
+            self._arrived.add(task)
+            self._waiting -= 1
+            if self._waiting <= 0:
+                self._open.set()
 
 
 class _Tracked(tqdm):  # type: ignore[misc]
@@ -226,6 +246,7 @@ async def _run_all(
     ready: list[tuple[LocationRun, Any]], shared: Shared, notify: Callable[[str], None]
 ) -> None:
     in_flight = asyncio.Semaphore(shared.max_in_flight)
+    _warm_up()
     stops = [Stop() for _ in ready]
     loop = asyncio.get_running_loop()
 
@@ -258,18 +279,21 @@ async def _run_all(
         )
         bars.append(bar)
 
+    barrier = _Barrier(len(ready))
+
     async def one(run: LocationRun, prepared: Any, stop: Stop, bar: tqdm) -> None:
         source, load, norm, send = prepared
         try:
             chunks = check_chunks(source, norm, _now(), load.chunk_size)
             run.result = await import_chunks(
-                source, chunks, run.row.results, send, stop, notify, in_flight, bar
+                source, chunks, run.row.results, send, stop, notify, in_flight, bar, barrier.arrive
             )
         except ImporterError as exc:
             run.error, run.code = str(exc), exc.exit_code
         except Exception as exc:  # a failing location stops alone; the others go on
             run.error, run.code = f"{type(exc).__name__}: {exc}", 1
         finally:
+            barrier.leave()  # a location that ended before its first chunk must not hold all
             bar.close()
 
     try:
@@ -280,6 +304,18 @@ async def _run_all(
         total.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+def _warm_up() -> None:
+    """pandera imports its backends on its first validation (a second of CPU, holding the
+    GIL): done here, before any location sends, it cannot stall their first requests."""
+    import pandas as pd
+
+    from importer.validate import _schema_failures
+    from schemas.call import FIELDS
+
+    empty = pd.DataFrame({name: pd.Series([], dtype="str") for name in FIELDS})
+    _schema_failures(empty, empty)
 
 
 def _now() -> Any:

@@ -20,8 +20,8 @@ from importer.load import PANDAS_LOCK, Source, open_source
 from importer.paths import check_output
 from importer.payload import drafts
 from importer.resolve import Resolution, Resolver
-from importer.results import CsvAppender, partial_path
-from importer.send import check_source, new_session, open_journal
+from importer.results import CsvAppender, check_csv_output
+from importer.send import check_results, check_source, new_session, open_journal
 from importer.session import Stop
 from importer.validate import check_chunks
 
@@ -77,15 +77,13 @@ def resolve_file(
     now: pd.Timestamp | None = None,
     notify: Callable[[str], None] = lambda line: None,
 ) -> Preflight:
-    check_output(out, "--out", [path])
-    check_output(partial_path(out), "--out", [path])
-    jpath = journal_path(results if results is not None else out)
+    check_csv_output(out, "--out", [path])
+    owner = results if results is not None else out  # whose journal keeps the numbers
+    jpath = check_results(owner, [path]) if results is not None else journal_path(out)
     check_output(jpath, "--results", [path])
-    with RunLock(jpath, results if results is not None else out):
+    with RunLock(jpath, owner):
         source = open_source(path, load)
-        check_source(source, norm, send)
-        if source.detection.message:
-            notify(source.detection.message)
+        check_source(source, norm, send, notify)
         now = now if now is not None else pd.Timestamp.now(tz="UTC")
         return asyncio.run(_resolve(source, out, jpath, norm, send, now, load.chunk_size, notify))
 

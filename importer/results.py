@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from importer import arrow_text
 from importer.arrow_text import SPACE_CLASS
+from importer.paths import check_output
 
 RESULT_COLUMNS: Final = (
     "row",
@@ -95,6 +96,12 @@ def _csv_cells(column: pd.Series) -> pa.Array:
 def partial_path(path: Path) -> Path:
     """Where a CSV is written until it is complete."""
     return path.with_name(path.name + ".partial")
+
+
+def check_csv_output(path: Path, option: str, inputs: list[Path]) -> None:
+    """A CSV this tool will write, and the `.partial` it is written to first."""
+    check_output(path, option, inputs)
+    check_output(partial_path(path), option, inputs)
 
 
 class CsvAppender:

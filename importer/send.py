@@ -19,7 +19,7 @@ import sqlite3
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +41,7 @@ from importer.results import (
     SETTLED_ABSENT,
     CsvAppender,
     OutcomeCounts,
-    partial_path,
+    check_csv_output,
 )
 from importer.session import ApiSession, Stop
 from importer.settle import SettleCounts, Settler
@@ -184,22 +184,31 @@ def import_file(
     """Import `path`; resumable: a journal beside `results` remembers every call's state.
     Every output is checked and the journal locked before the file is read or a request sent;
     `notify` hears what was detected in the file and what settling found."""
-    check_output(results, "--results", [path])
-    jpath = journal_path(results)
-    for companion in (jpath, partial_path(results)):
-        check_output(companion, "--results", [path])
+    jpath = check_results(results, [path])
     with RunLock(jpath, results):
         source = open_source(path, load)
-        check_source(source, norm, send)
-        if source.detection.message:
-            notify(source.detection.message)
+        check_source(source, norm, send, notify)
         now = now if now is not None else pd.Timestamp.now(tz="UTC")
         chunks = check_chunks(source, norm, now, load.chunk_size)
         return asyncio.run(_import(source, chunks, results, send, notify))
 
 
-def check_source(source: Source, norm: NormaliseOptions, send: SendOptions) -> None:
-    """What the file needs that the options do not give: exit 2 before anything is sent."""
+def check_results(results: Path, inputs: list[Path], option: str = "--results") -> Path:
+    """The results file, its `.partial` and its journal may be written; the journal's path."""
+    check_csv_output(results, option, inputs)
+    jpath = journal_path(results)
+    check_output(jpath, option, inputs)
+    return jpath
+
+
+def check_source(
+    source: Source,
+    norm: NormaliseOptions,
+    send: SendOptions,
+    notify: Callable[[str], None] = lambda line: None,
+) -> None:
+    """What the file needs that the options do not give: exit 2 before anything is sent (and
+    alone: the line saying what was detected comes after)."""
     if "conversation_id" not in source.mapping and not send.location_id and not send.dry_run:
         raise UsageError(
             f"{source.path} has no conversation ID column: give --location-id (or"
@@ -211,6 +220,8 @@ def check_source(source: Source, norm: NormaliseOptions, send: SendOptions) -> N
             f"{source.path} is {preset.title}, which names extensions, not the business's"
             " number: give it with --our-number (e.g. --our-number +15037081210)"
         )
+    if source.detection.message:
+        notify(source.detection.message)
 
 
 def estimate_rows(path: Path) -> int:
@@ -280,9 +291,12 @@ async def import_chunks(
     notify: Callable[[str], None],
     in_flight: asyncio.Semaphore | None = None,
     bar: tqdm | None = None,  # type: ignore[type-arg,unused-ignore]
+    ready: Callable[[], Awaitable[None]] | None = None,
 ) -> RunResult:
     """One location's import, as a coroutine: `run-plan` runs several on one event loop, with
-    `in_flight` bounding their requests together."""
+    `in_flight` bounding their requests together, and `ready` awaited once its first chunk is
+    checked (the plan starts sending when every location has one: checking a chunk holds the
+    GIL, which would delay the others' first requests past their place in the window)."""
     started = time.monotonic()
     jpath = journal_path(results)
     journal = open_journal(jpath, results, send.dry_run)
@@ -313,13 +327,16 @@ async def import_chunks(
                 _, found = await settler.settle(earlier)
                 state.settled.add(found)
                 notify(_settled_line(len(earlier), found, "from earlier runs"))
-        upcoming = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
-        while (chunk := await upcoming) is not None:
+        chunk = await asyncio.to_thread(next, chunks, None)
+        if ready is not None:
+            await ready()
+        while chunk is not None:
             upcoming = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
             frame = await _process_chunk(chunk, state)
             with PANDAS_LOCK:
                 writer.append(frame)
                 counts.add(frame["outcome"])
+            chunk = await upcoming
     except BaseException:
         writer.abandon()
         raise

@@ -132,12 +132,11 @@ class ApiSession:
             self.requests += 1
             name = req.endpoint.name
             self.answers[name] = self.answers.get(name, 0) + 1
-            if self.in_flight is not None and self.in_flight.locked():
+            if self.in_flight is not None:
                 async with self.in_flight:
+                    # Counted from when it leaves: a wait for a place among all locations'
+                    # requests, or the journal's commit on a busy loop, is not the API's.
                     self.limiter.restamp(slot)
-                    answer = await self.client.send(req)
-            elif self.in_flight is not None:
-                async with self.in_flight:
                     answer = await self.client.send(req)
             else:
                 answer = await self.client.send(req)

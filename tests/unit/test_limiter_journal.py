@@ -8,7 +8,7 @@ from pathlib import Path
 from importer.client import Limits
 from importer.config import Rate
 from importer.journal import CRASHED, Journal
-from importer.limiter import SAFETY, SPREAD, RateLimiter
+from importer.limiter import MAX_SAFETY, SAFETY, SPREAD, RateLimiter
 
 
 class Clock:
@@ -46,11 +46,31 @@ def test_requests_are_spread_evenly() -> None:
 def test_a_settled_slot_moves_to_the_midpoint_and_holds_its_place_longer() -> None:
     clock = Clock()
     limiter = RateLimiter(Rate(1, 10.0), clock)
+    limiter.settle(limiter.take())  # a first round trip: now there is a usual one
+    clock.now = 100.0
     slot = limiter.take()
-    clock.now = 4.0  # the answer took 4 s: the server counted it around t=2
+    clock.now = 100.004  # an answer as quick as usual: counted about halfway
     limiter.settle(slot)
-    assert slot.stamp == 2.0
-    assert abs(limiter.delay(clock.now) - (2.0 + 10 * (1 + SAFETY) - 4.0)) < 1e-9
+    assert abs(slot.stamp - 100.002) < 1e-9
+    assert abs(limiter.delay(clock.now) - (100.002 + 10 * (1 + SAFETY) - 100.004)) < 1e-9
+
+
+def test_the_first_round_trip_and_a_stalled_one_count_from_their_answer() -> None:
+    clock = Clock()
+    limiter = RateLimiter(Rate(100, 10.0), clock)
+    first = limiter.take()
+    clock.now = 1.0  # the first answer: nothing usual yet, it may have left late
+    limiter.settle(first)
+    assert first.stamp == 1.0
+    for _ in range(30):  # round trips of 10 ms become the usual
+        slot = limiter.take()
+        clock.now += 0.01
+        limiter.settle(slot)
+        assert abs(slot.stamp - (clock.now - 0.005)) < 1e-9
+    stalled = limiter.take()
+    clock.now += 0.9  # far longer than usual: it may have waited before it left
+    limiter.settle(stalled)
+    assert stalled.stamp == clock.now
 
 
 def test_acquire_never_exceeds_the_rate_in_any_window() -> None:
@@ -108,3 +128,25 @@ def test_plan_rules(tmp_path: Path) -> None:
     plans = third.plan([5, 6], ["b", "a"], retry_uncertain=True)
     assert [p.action for p in plans] == ["send", "created"]
     third.close()
+
+
+def test_each_429_widens_the_margin_up_to_a_bound() -> None:
+    clock = Clock()
+    limiter = RateLimiter(Rate(3, 10.0), clock)
+
+    def wait_after_three() -> float:
+        for _ in range(3):
+            limiter.take()
+        clock.now += 3.0
+        wait = limiter.delay(clock.now)
+        clock.now += 1_000  # the window empties
+        return wait + 3.0  # from the first request
+
+    assert abs(wait_after_three() - 10 * (1 + SAFETY)) < 1e-9
+    limiter.after_429()
+    clock.now += 1_000
+    assert abs(wait_after_three() - 10 * (1 + 2 * SAFETY)) < 1e-9
+    for _ in range(100):
+        limiter.after_429()
+    clock.now += 1_000
+    assert abs(wait_after_three() - 10 * (1 + MAX_SAFETY)) < 1e-9
