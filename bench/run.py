@@ -451,6 +451,9 @@ def main() -> None:
                     (50, 2, fast, 1_000),
                     (50, 1, "100/10s", 300),
                     (50, 2, "100/10s", 300),
+                    (100, 1, "100/10s", 300),
+                    (100, 2, "100/10s", 300),
+                    (150, 2, "100/10s", 300),
                 )
             sections.append(bench_locations(tmp, runs))
     print(f"call-importer benchmarks ({'quick' if args.quick else 'full'}; median of {repeat})")
