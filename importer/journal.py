@@ -56,7 +56,6 @@ CRASHED = "the run stopped while this call was in flight; it may have been creat
 # uncertain -> created | pending (settled by reading the conversation back) | in_flight
 # (--retry-uncertain). A journal found with rows in_flight belongs to a run that died: they
 # are uncertain.
-STATES = ("pending", "in_flight", "created", "failed", "uncertain", "unmatched")
 
 
 def journal_path(results: Path) -> Path:

@@ -126,10 +126,10 @@ def preflight_summary(result: Preflight) -> str:
         f"  {result.spent} lookups made now"
         + (f"; {result.reused} numbers known from the journal" if result.reused else "")
     )
-    hours = result.seconds / 3600
     lines.append(
         f"the import will take {result.requests:,} requests ({result.calls:,} calls +"
-        f" {result.left:,} lookups left): about {hours:.1f} h at {result.rate_per_s:g} requests/s"
+        f" {result.left:,} lookups left): about {_duration(result.seconds)} at"
+        f" {result.rate_per_s:g} requests/s"
         + (
             f", over {result.days} days at {result.daily:,} requests a day"
             if result.days > 1
@@ -172,6 +172,14 @@ def plan_summary(result: PlanResult) -> str:
     if result.index is not None:
         lines.append(f"index of the locations' reports: {result.index}")
     return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def reconcile_summary(result: Reconciled) -> str:

@@ -77,10 +77,6 @@ class Resolver:
         # Shielded: a row's worker cancelled by a stop must not cancel the others' lookup.
         return await asyncio.shield(future)
 
-    def known(self) -> dict[str, Resolution]:
-        """Every number resolved so far in this run (for the pre-flight's report)."""
-        return {k: f.result() for k, f in self._memo.items() if f.done() and not f.cancelled()}
-
     async def _resolve(self, key: str, number: str, contact_id: str, name: str) -> Resolution:
         remembered = self._journal.number(self._location, key)
         if remembered is not None and remembered.conversation_id:
