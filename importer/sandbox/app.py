@@ -258,13 +258,17 @@ class SandboxApp:
             )
         return given
 
+    def _query(self, req: _Request, allowed: frozenset[str], account: Account) -> str:
+        """A lookup's query checked as the API checks it; its location, the token's own."""
+        problems = checks.unknown(req.query, allowed)
+        if problems:
+            raise _unprocessable(problems)
+        return self._location(req.query.get("locationId"), account)
+
     async def _contact_search(
         self, req: _Request, account: Account, send: Send, headers: list[tuple[bytes, bytes]]
     ) -> None:
-        problems = checks.unknown(req.query, checks.CONTACT_SEARCH_QUERY)
-        if problems:
-            raise _unprocessable(problems)
-        location = self._location(req.query.get("locationId"), account)
+        location = self._query(req, checks.CONTACT_SEARCH_QUERY, account)
         number = req.query.get("number", "")
         if not number and not req.query.get("email"):
             raise _Answer(400, {"statusCode": 400, "message": "number or email is required"})
@@ -274,10 +278,7 @@ class SandboxApp:
     async def _upsert(
         self, req: _Request, account: Account, send: Send, headers: list[tuple[bytes, bytes]]
     ) -> None:
-        body = _parse(req.raw)
-        problems = checks.upsert_problems(body)
-        if problems:
-            raise _unprocessable(problems)
+        body = _checked(req, checks.upsert_problems)
         location = self._location(body["locationId"], account)
         if not body.get("phone"):
             raise _unprocessable(["phone must be a valid phone number"])
@@ -290,10 +291,7 @@ class SandboxApp:
     async def _conversation_search(
         self, req: _Request, account: Account, send: Send, headers: list[tuple[bytes, bytes]]
     ) -> None:
-        problems = checks.unknown(req.query, checks.CONVERSATION_SEARCH_QUERY)
-        if problems:
-            raise _unprocessable(problems)
-        location = self._location(req.query.get("locationId"), account)
+        location = self._query(req, checks.CONVERSATION_SEARCH_QUERY, account)
         contact_id = req.query.get("contactId", "")
         found = self.store.search_conversations(location, contact_id) if contact_id else []
         phone = self.store.contacts[contact_id].phone if contact_id in self.store.contacts else ""
@@ -303,10 +301,7 @@ class SandboxApp:
     async def _conversation_create(
         self, req: _Request, account: Account, send: Send, headers: list[tuple[bytes, bytes]]
     ) -> None:
-        body = _parse(req.raw)
-        problems = checks.conversation_problems(body)
-        if problems:
-            raise _unprocessable(problems)
+        body = _checked(req, checks.conversation_problems)
         location = self._location(body["locationId"], account)
         contact = self.store.contacts.get(body["contactId"])
         if contact is None or contact.location_id != location:
@@ -392,10 +387,7 @@ class SandboxApp:
         *,
         inbound: bool,
     ) -> None:
-        payload = _parse(req.raw)
-        problems = checks.call_problems(payload, inbound=inbound)
-        if problems:
-            raise _unprocessable(problems)
+        payload = _checked(req, lambda body: checks.call_problems(body, inbound=inbound))
         conversation = self._conversation_of(payload, account, inbound)
         contact = self.store.contacts[conversation.contact_id]
         side = "from" if inbound else "to"
@@ -501,6 +493,16 @@ def _is_messages(path: str) -> bool:
         and parts[3] == "messages"
         and bool(parts[2])
     )
+
+
+def _checked(req: _Request, problems_of: Callable[[Any], list[str]]) -> Any:
+    """A body parsed and checked by its endpoint's rules: 400 when it is not JSON, 422 with
+    every problem when it breaks them."""
+    body = _parse(req.raw)
+    problems = problems_of(body)
+    if problems:
+        raise _unprocessable(problems)
+    return body
 
 
 def _parse(raw: bytes) -> Any:

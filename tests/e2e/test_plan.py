@@ -46,21 +46,16 @@ def env(refused: int | None = None) -> dict[str, str]:
     return out
 
 
+def plan_command(plan: Path, box: Sandbox, *options: str) -> list[str]:
+    base = [*CLI, "run-plan", str(plan), "--base-url", box.url, "--no-progress"]
+    return [*base, "--rate", "50/1s", *options]
+
+
 def run_plan(
     plan: Path, box: Sandbox, environ: dict[str, str], *options: str
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [
-            *CLI,
-            "run-plan",
-            str(plan),
-            "--base-url",
-            box.url,
-            "--no-progress",
-            "--rate",
-            "50/1s",
-            *options,
-        ],
+        plan_command(plan, box, *options),
         env=environ,
         capture_output=True,
         text=True,
@@ -122,18 +117,7 @@ def test_shards_split_the_plan_with_nothing_shared_but_the_plan(
     environ = env()
     shards = [
         subprocess.Popen(
-            [
-                *CLI,
-                "run-plan",
-                str(plan),
-                "--base-url",
-                box.url,
-                "--no-progress",
-                "--rate",
-                "50/1s",
-                "--shard",
-                f"{k}/2",
-            ],
+            plan_command(plan, box, "--shard", f"{k}/2"),
             env=environ,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
