@@ -18,7 +18,6 @@ import httpx
 
 from importer.arrow_text import without_surrogates
 from importer.config import Secret
-from schemas.call import OutboundCallBody
 
 API_VERSION = "2021-07-28"  # the seed's Version for the outbound call and /contacts/*
 CONVERSATIONS_VERSION = "2021-04-15"  # what the OpenAPI file lists for /conversations/*
@@ -252,9 +251,6 @@ class LeadConnectorClient:
         return classify(
             response.status_code, text, limits, call=call, repeatable=endpoint.repeatable
         )
-
-    async def add_outbound_call(self, body: OutboundCallBody) -> Answer:
-        return await self.send(request("outbound call", json=body))
 
     async def aclose(self) -> None:
         await self._http.aclose()

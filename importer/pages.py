@@ -50,7 +50,7 @@ def render_report(summary: ResultsSummary) -> str:
 
     total = summary.total
     outcomes = outcome_lines(summary.counts)
-    ways = sorted({way for way, _ in summary.directions})
+    ways = summary.ways
     present = [o for o in OUTCOMES if any(summary.directions[(w, o)] for w in ways)]
     directions = [(w, [summary.directions[(w, o)] for o in present]) for w in ways]
     return render(
@@ -63,7 +63,7 @@ def render_report(summary: ResultsSummary) -> str:
         first=summary.first,
         last=summary.last,
         outcomes=_bars(outcomes),
-        directions=directions if len(ways) > 1 or ways not in ([], ["outbound"]) else [],
+        directions=directions,
         direction_outcomes=present,
         settled=summary.settled if any(summary.settled.values()) else None,
         unmatched=summary.unmatched.most_common(MAX_UNMATCHED),

@@ -79,8 +79,11 @@ def resolve_file(
 ) -> Preflight:
     check_csv_output(out, "--out", [path])
     owner = results if results is not None else out  # whose journal keeps the numbers
-    jpath = check_results(owner, [path]) if results is not None else journal_path(out)
-    check_output(jpath, "--results", [path])
+    if results is not None:
+        jpath = check_results(results, [path])
+    else:
+        jpath = journal_path(out)
+        check_output(jpath, "--out", [path])
     with RunLock(jpath, owner):
         source = open_source(path, load)
         check_source(source, norm, send, notify)

@@ -225,6 +225,13 @@ class ResultsSummary:
     def total(self) -> int:
         return sum(self.counts.values())
 
+    @property
+    def ways(self) -> list[str]:
+        """The directions worth a table: none when every row is outbound (the seed's only
+        kind, and what files written before directions existed read as)."""
+        ways = sorted({way for way, _ in self.directions})
+        return ways if ways not in ([], ["outbound"]) else []
+
 
 _ERROR_FIELDS = "|".join(re.escape(name) for name in ("row", *FIELDS))
 # Where one cell's error ends and the next begins: `; ` before a field name and `: `. A value
@@ -358,15 +365,13 @@ def _detail_lines(summary: ResultsSummary, top: int = 10) -> list[str]:
     """Directions, the time span of what was imported, what settling did, the unmatched
     numbers and the errors by reason, with example rows."""
     lines = []
-    ways = sorted({way for way, _ in summary.directions})
-    if len(ways) > 1 or (ways and ways != ["outbound"]):
-        for way in ways:
-            parts = ", ".join(
-                f"{n} {outcome}"
-                for (w, outcome), n in sorted(summary.directions.items())
-                if w == way and n
-            )
-            lines.append(f"  {way:<10} {parts}")
+    for way in summary.ways:
+        parts = ", ".join(
+            f"{n} {outcome}"
+            for (w, outcome), n in sorted(summary.directions.items())
+            if w == way and n
+        )
+        lines.append(f"  {way:<10} {parts}")
     if summary.first:
         lines.append(f"calls imported span {summary.first} .. {summary.last}")
     if any(summary.settled.values()):

@@ -20,7 +20,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -490,14 +490,8 @@ async def _settle_chunk(work: list[_Work], state: _Loop, outcomes: dict[int, _Ro
             item = by_fp[fp]
             before = outcomes[item.pos]
             if result.outcome == "created":
-                outcomes[item.pos] = _RowResult(
-                    "created",
-                    result.message_id,
-                    before.http_status,
-                    before.attempts,
-                    result.error,
-                    before.conversation_id,
-                    before.contact_id,
+                outcomes[item.pos] = replace(
+                    before, outcome="created", message_id=result.message_id, error=result.error
                 )
                 state.live["uncertain"] -= 1
                 state.live["created"] += 1
@@ -506,15 +500,7 @@ async def _settle_chunk(work: list[_Work], state: _Loop, outcomes: dict[int, _Ro
                 again.append(_Work(item.pos, item.draft, plan))
                 state.live["uncertain"] -= 1
             else:
-                outcomes[item.pos] = _RowResult(
-                    "uncertain",
-                    before.message_id,
-                    before.http_status,
-                    before.attempts,
-                    f"{before.error}; {result.error}",
-                    before.conversation_id,
-                    before.contact_id,
-                )
+                outcomes[item.pos] = replace(before, error=f"{before.error}; {result.error}")
         if not again:
             return
         resent: dict[int, _RowResult] = {}

@@ -58,6 +58,7 @@ class _Call:
     """What an uncertain call was posted with, as the journal kept it."""
 
     doubt: InDoubt
+    conversation: str  # the journal's column, else the body's (the column came later)
     alt_id: str
     date: str
     direction: str
@@ -71,6 +72,7 @@ class _Call:
         call = body.get("call") or {}
         return cls(
             doubt,
+            doubt.conversation_id or str(body.get("conversationId", "")),
             str(body.get("altId", "")),
             str(body.get("date", "")),
             str(body.get("direction", "outbound")),
@@ -91,16 +93,13 @@ class Settler:
         settled: dict[str, Settled] = {}
         for doubt in doubts:
             call = _Call.of(doubt)
-            conversation = doubt.conversation_id or json.loads(doubt.body or "{}").get(
-                "conversationId", ""
-            )
-            if not doubt.body or not conversation:
+            if not doubt.body or not call.conversation:
                 # Written by a version that did not keep what it sent: nothing to look for.
                 settled[doubt.fingerprint] = Settled(
                     "uncertain", error="cannot be read back: the journal lacks what was sent"
                 )
                 continue
-            by_conversation.setdefault(conversation, []).append(call)
+            by_conversation.setdefault(call.conversation, []).append(call)
         counts = SettleCounts()
         if by_conversation:
             youngest = max(c.doubt.sent_at for calls in by_conversation.values() for c in calls)

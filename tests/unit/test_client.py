@@ -15,6 +15,7 @@ from importer.client import (
     Verdict,
     classify,
     classify_exception,
+    request,
 )
 from importer.config import Secret
 
@@ -108,7 +109,7 @@ async def _post(body: dict[str, object]) -> tuple[httpx.Request, object]:
     async with LeadConnectorClient(
         "https://api.test", Secret("tok-1"), timeout_s=5, connections=2
     ) as client:
-        answer = await client.add_outbound_call(body)  # type: ignore[arg-type]
+        answer = await client.send(request("outbound call", json=body))
     return route.calls.last.request, answer
 
 
