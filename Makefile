@@ -25,6 +25,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check importer schemas tests bench
 	$(VENV)/bin/ruff format --check importer schemas tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	$(PY) bench/run.py

@@ -146,9 +146,9 @@ def _bodies(path: Path) -> list[dict[str, object]]:
     import pandas as pd
 
     from importer.config import LoadOptions, NormaliseOptions
-    from importer.load import open_source
-    from importer.payload import drafts
-    from importer.validate import check_chunks
+    from importer.read.load import open_source
+    from importer.read.validate import check_chunks
+    from importer.state.payload import drafts
 
     norm = NormaliseOptions(sets={"conversation_provider_id": "61d6d1f9cdac7612faf80753"})
     source = open_source(path, LoadOptions(given=frozenset(norm.sets)))
@@ -292,7 +292,7 @@ def bench_settling(tmp: Path, calls: int) -> list[str]:
 
     with (tmp / "st.out.csv").open(newline="") as handle:
         rows = list(csv_module.DictReader(handle))
-    from importer.results import SETTLED_ABSENT, SETTLED_FOUND
+    from importer.state.results import SETTLED_ABSENT, SETTLED_FOUND
 
     found = sum(r["error"] == SETTLED_FOUND for r in rows)
     absent = sum(r["error"] == SETTLED_ABSENT for r in rows)

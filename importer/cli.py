@@ -194,8 +194,8 @@ def validate(
     our_number: OurNumberOpt = None,
 ) -> None:
     """Load, map, normalise and validate; nothing is sent. Exit 0 all valid, 1 some invalid."""
-    from importer.pipeline import validate_file
-    from importer.report import validation_summary
+    from importer.report.summaries import validation_summary
+    from importer.run.validation import validate_file
 
     env = config.read_environment()
     load, norm = _inputs(
@@ -256,8 +256,8 @@ def run(
 ) -> None:
     """Import the calls: validate, find each call's conversation, post every valid row once,
     read uncertain calls back, write the results CSV."""
-    from importer.report import run_summary
-    from importer.send import import_file
+    from importer.run.loop import import_file
+    from importer.run.summaries import run_summary
 
     env = config.read_environment()
     send = _send_options(
@@ -313,8 +313,8 @@ def resolve(
     """The pre-flight: find the contact and conversation of every distinct customer number;
     post no call and, without --create-contacts, create nothing. Prints what the import will
     cost in requests and time."""
-    from importer.preflight import resolve_file
-    from importer.report import preflight_summary
+    from importer.run.preflight import resolve_file
+    from importer.run.summaries import preflight_summary
 
     env = config.read_environment()
     send = _send_options(
@@ -347,8 +347,8 @@ def reconcile(
 ) -> None:
     """Read every uncertain call back from its conversation and rewrite the results: created
     (found) or pending (not there: the next run sends it). Sends no call."""
-    from importer.reconcile import reconcile_results
-    from importer.report import reconcile_summary
+    from importer.run.reconcile import reconcile_results
+    from importer.run.summaries import reconcile_summary
 
     env = config.read_environment()
     send = _send_options(
@@ -402,9 +402,9 @@ def run_plan(
 ) -> None:
     """Import many locations in one process, each at its own pace, with its own journal,
     results and report; a location that fails stops alone. Exit code: the worst location's."""
-    from importer.plan import Shared, parse_shard, read_plan
-    from importer.plan import run_plan as run_all
-    from importer.report import plan_summary
+    from importer.run.plan import Shared, parse_shard, read_plan
+    from importer.run.plan import run_plan as run_all
+    from importer.run.summaries import plan_summary
 
     env = config.read_environment()
     k, n = parse_shard(shard)
@@ -436,7 +436,8 @@ def report(
     html: Annotated[Path | None, typer.Option(help="Also write a self-contained HTML page")] = None,
 ) -> None:
     """Summarise a results file: outcomes, errors by reason, what to do next."""
-    from importer.report import read_results_summary, results_summary_text, write_html
+    from importer.report.pages import write_html
+    from importer.report.summaries import read_results_summary, results_summary_text
 
     summary = read_results_summary(results_csv)
     typer.echo(results_summary_text(summary))

@@ -12,7 +12,7 @@ from typing import Final, NotRequired, TypedDict
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from importer.arrow_text import SPACE_CLASS
+from schemas.text import SPACE_CLASS
 
 # The spec's eight values of call.status, in its order.
 CALL_STATUSES: Final = (
@@ -58,7 +58,7 @@ NON_BLANK: Final = _NOT_SPACE
 
 
 class CallRow(pa.DataFrameModel):
-    """A normalised row: what `importer.normalise` produces and the payload is built from."""
+    """A normalised row: what `importer.read.normalise` produces and the payload is built from."""
 
     conversation_id: Series[str] = pa.Field(str_matches=NON_BLANK, nullable=True)
     contact_id: Series[str] = pa.Field(str_matches=NON_BLANK, nullable=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from importer.results import SETTLED_ABSENT, SETTLED_FOUND, UNREADABLE
+from importer.state.results import SETTLED_ABSENT, SETTLED_FOUND, UNREADABLE
 from tests.e2e.conftest import CLI, Ran, Sandbox, cli_env, make_calls, run_cli
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from importer.report import read_results_summary, write_html
+from importer.report.pages import write_html
+from importer.report.summaries import read_results_summary
 from tests.unit.test_report import results_file
 
 

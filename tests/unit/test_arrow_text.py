@@ -11,7 +11,8 @@ import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from importer import arrow_text
+from importer.read import arrow_text
+from schemas.text import SPACE_CLASS
 
 # Text with every kind of whitespace Python knows and the characters around it.
 spaced_text = st.text(
@@ -27,7 +28,7 @@ def test_whitespace_is_exactly_what_python_strips() -> None:
 
 def test_the_space_class_means_the_same_in_python_and_in_re2() -> None:
     probe = [*arrow_text.WHITESPACE, "a", "0", "\u200b", "\ufeff", "\u00ad"]
-    pattern = f"^[{arrow_text.SPACE_CLASS}]$"
+    pattern = f"^[{SPACE_CLASS}]$"
     in_re2 = arrow_text.searches(pa.array(probe), pattern).to_pylist()
     assert in_re2 == [re.match(pattern, c) is not None for c in probe]
     assert in_re2 == [c.isspace() for c in probe]

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import respx
 
-from importer.client import (
+from importer.api.client import (
     API_VERSION,
     LeadConnectorClient,
     Limits,

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from importer import dates, normalise
+from importer.read import dates, normalise
 
 NOW = pd.Timestamp("2026-01-01T00:00:00Z")
 

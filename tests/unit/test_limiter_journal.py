@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from importer.client import Limits
+from importer.api.client import Limits
+from importer.api.limiter import MAX_SAFETY, SAFETY, SPREAD, RateLimiter
 from importer.config import Rate
-from importer.journal import CRASHED, Journal
-from importer.limiter import MAX_SAFETY, SAFETY, SPREAD, RateLimiter
+from importer.state.journal import CRASHED, Journal
 
 
 class Clock:

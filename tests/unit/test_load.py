@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from importer import load
 from importer.config import LoadOptions, NormaliseOptions
 from importer.errors import InputError, UsageError
-from importer.load import (
+from importer.read import load
+from importer.read.load import (
     LONG_LINE,
     PANDAS_LOCK,
     SENTINEL,
@@ -26,7 +26,7 @@ from importer.load import (
     sniff_delimiter,
     sniff_encoding,
 )
-from importer.pipeline import validate_file
+from importer.run.validation import validate_file
 
 HEADER = "conversationId,providerId,To,From,Date\n"
 GOOD = "c{i},p1,+15037081210,+15037081211,2024-03-10T10:00:00Z\n"

@@ -12,8 +12,9 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from importer import config, dates, normalise
-from importer.presets import AMBIGUOUS_STATUSES, DIRECTION_WORDS
+from importer import config
+from importer.read import dates, normalise
+from importer.read.presets import AMBIGUOUS_STATUSES, DIRECTION_WORDS
 from schemas.call import CALL_STATUSES
 
 NOW = pd.Timestamp("2026-01-01T00:00:00Z")

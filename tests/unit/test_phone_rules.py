@@ -8,7 +8,7 @@ import phonenumbers
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from importer import phone_rules
+from importer.read import phone_rules
 
 CODES = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
 # Example numbers of every type in every region: mostly valid, the hard case to agree on.

@@ -10,8 +10,9 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from importer.report import error_reasons, read_results_summary, render_html, results_summary_text
-from importer.results import RESULT_COLUMNS, CsvAppender, csv_lines, spreadsheet_safe
+from importer.report.pages import render_html
+from importer.report.summaries import error_reasons, read_results_summary, results_summary_text
+from importer.state.results import RESULT_COLUMNS, CsvAppender, csv_lines, spreadsheet_safe
 
 
 def results_file(tmp_path: Path) -> Path:

@@ -12,15 +12,15 @@ import httpx
 import pytest
 import respx
 
-from importer import resolve
-from importer.client import LeadConnectorClient
+from importer.api import resolve
+from importer.api.client import LeadConnectorClient
+from importer.api.limiter import RateLimiter
+from importer.api.resolve import Resolver
+from importer.api.session import ApiSession, Stop
+from importer.api.settle import Settler
 from importer.config import Rate, Secret
-from importer.journal import InDoubt, Journal
-from importer.limiter import RateLimiter
-from importer.resolve import Resolver
-from importer.results import SETTLED_ABSENT, SETTLED_FOUND
-from importer.session import ApiSession, Stop
-from importer.settle import Settler
+from importer.state.journal import InDoubt, Journal
+from importer.state.results import SETTLED_ABSENT, SETTLED_FOUND
 
 BASE = "https://api.test"
 
@@ -124,7 +124,7 @@ def message(i: int, **fields: Any) -> dict[str, Any]:
 def test_settling_reads_both_page_shapes_and_matches_by_alt_id_then_by_the_call(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nested: bool
 ) -> None:
-    monkeypatch.setattr("importer.settle.GRACE_S", 0)
+    monkeypatch.setattr("importer.api.settle.GRACE_S", 0)
     journal = Journal(tmp_path / "j.sqlite")
     call = {"to": "+15035550101", "from": "+15037081210", "status": "completed"}
     by_alt = doubt(
@@ -172,8 +172,8 @@ def test_settling_reads_both_page_shapes_and_matches_by_alt_id_then_by_the_call(
 def test_an_unreadable_conversation_leaves_its_calls_uncertain(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("importer.settle.GRACE_S", 0)
-    monkeypatch.setattr("importer.session.backoff", lambda tries: 0.0)
+    monkeypatch.setattr("importer.api.settle.GRACE_S", 0)
+    monkeypatch.setattr("importer.api.session.backoff", lambda tries: 0.0)
     journal = Journal(tmp_path / "j.sqlite")
     one = doubt(tmp_path, journal, "a", {"conversationId": "v1", "altId": "ci-a", "call": {}})
     with respx.mock(base_url=BASE) as api:

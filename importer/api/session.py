@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from importer.client import Answer, LeadConnectorClient, Request, Verdict
-from importer.limiter import RateLimiter
+from importer.api.client import Answer, LeadConnectorClient, Request, Verdict
+from importer.api.limiter import RateLimiter
 
 MAX_RATE_LIMITED = 50  # 429s in a row for one request before it is given up as `failed`
 

@@ -9,10 +9,10 @@ import io
 import re
 from dataclasses import dataclass
 
-from importer.columns import header_key
 from importer.config import status_key
 from importer.errors import InputError, UsageError
-from importer.presets import HEADED, HEADERLESS, PRESETS, Layout, Preset
+from importer.read.columns import header_key
+from importer.read.presets import HEADED, HEADERLESS, PRESETS, Layout, Preset
 
 _SAMPLE_ROWS = 20
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}")

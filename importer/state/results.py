@@ -13,9 +13,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from importer import arrow_text
-from importer.arrow_text import SPACE_CLASS
 from importer.paths import check_output
+from importer.read import arrow_text
+from schemas.text import SPACE_CLASS
 
 RESULT_COLUMNS: Final = (
     "row",
@@ -46,7 +46,7 @@ OUTCOMES: Final = (
 # Outcomes that leave work for a person (exit code 1); `skipped` and `duplicate` do not.
 NEEDS_ATTENTION: Final = ("invalid", "failed", "uncertain", "pending", "unmatched")
 VALIDATION_COLUMNS: Final = ("row", "valid", "errors")
-# How settling marks a row in the error column (importer.settle); the report counts them.
+# How settling marks a row in the error column (importer.api.settle); the report counts them.
 SETTLED_FOUND: Final = "settled: found in its conversation"
 SETTLED_ABSENT: Final = "settled: not in its conversation; sent again"
 UNREADABLE: Final = "could not read the conversation"

@@ -3,7 +3,7 @@
 
 Empty cells become NA without a reason: whether a field may be empty is the schema's call.
 Each public function works on the column's distinct values only and spreads the answers back;
-the per-cell text work runs in Arrow (`importer.arrow_text`), Python only where it must.
+the per-cell text work runs in Arrow (`importer.read.arrow_text`), Python only where it must.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from importer import arrow_text, phone_rules
-from importer.arrow_text import SPACE_CLASS
 from importer.config import status_key
-from importer.dates import to_utc
-from importer.presets import AMBIGUOUS_STATUSES, DISPOSITIONS, Preset
+from importer.read import arrow_text, phone_rules
+from importer.read.dates import to_utc
+from importer.read.presets import AMBIGUOUS_STATUSES, DISPOSITIONS, Preset
 from schemas.call import CALL_STATUSES
+from schemas.text import SPACE_CLASS
 
 NA = None
 
@@ -347,7 +347,7 @@ def format_utc(stamps: pd.Series) -> np.ndarray:
 
 def dates(raw: pd.Series, timezone: str, dayfirst: bool, now: pd.Timestamp) -> Normalised:
     """Mixed formats in one column; naive values are in `timezone`; zones written in a cell
-    are read by their meaning; only 1970 to `now` is a call's date (see `importer.dates`)."""
+    are read by their meaning; only 1970 to `now` is a call's date (see `importer.read.dates`)."""
     return _per_distinct(raw, lambda distinct: _dates(distinct, timezone, dayfirst, now))
 
 

@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any, Final
 
-from importer.client import Verdict, request
-from importer.journal import InDoubt, Journal
-from importer.results import SETTLED_ABSENT, SETTLED_FOUND, UNREADABLE
-from importer.session import ApiSession
+from importer.api.client import Verdict, request
+from importer.api.session import ApiSession
+from importer.state.journal import InDoubt, Journal
+from importer.state.results import SETTLED_ABSENT, SETTLED_FOUND, UNREADABLE
 
 # A call answered 5xx was processed (or not) by the time the answer came; one whose connection
 # broke may still be in the API's hands. Calls are read back only this long after sending.

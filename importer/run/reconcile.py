@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from importer.api.session import Stop
+from importer.api.settle import SettleCounts, Settled, Settler
 from importer.config import SendOptions
 from importer.errors import InputError
-from importer.journal import Journal, RunLock, journal_path
 from importer.paths import check_output
-from importer.results import RESULT_COLUMNS, CsvAppender
-from importer.send import new_session
-from importer.session import Stop
-from importer.settle import SettleCounts, Settled, Settler
+from importer.run.loop import new_session
+from importer.state.journal import Journal, RunLock, journal_path
+from importer.state.results import RESULT_COLUMNS, CsvAppender
 
 _READ_CHUNK = 100_000
 

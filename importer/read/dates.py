@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dateutil import parser as dateparser
 
-from importer import arrow_text
+from importer.read import arrow_text
 
 MIN_YEAR = 1970  # call history before the Unix epoch is a typo, not a call
 MIN_INSTANT = np.datetime64("1970-01-01T00:00:00", "ns")

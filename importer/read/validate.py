@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from importer import arrow_text, normalise, parties
 from importer.config import SKIP, NormaliseOptions
-from importer.load import RawChunk, Source, read_chunks
-from importer.presets import DIRECTION_WORDS, Preset
+from importer.read import arrow_text, normalise, parties
+from importer.read.load import RawChunk, Source, read_chunks
+from importer.read.presets import DIRECTION_WORDS, Preset
 from schemas.call import FIELDS, CallRow
 
 ROW = "row"  # the pseudo-column of problems with a whole record (ragged rows)

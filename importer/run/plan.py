@@ -25,13 +25,13 @@ from typing import Any
 from tqdm import tqdm
 
 from importer import config
+from importer.api.session import Stop
 from importer.errors import ImporterError, InputError, UsageError
-from importer.journal import RunLock
-from importer.load import open_source
 from importer.paths import check_input, check_output
-from importer.send import RunResult, check_results, check_source, estimate_rows, import_chunks
-from importer.session import Stop
-from importer.validate import check_chunks
+from importer.read.load import open_source
+from importer.read.validate import check_chunks
+from importer.run.loop import RunResult, check_results, check_source, estimate_rows, import_chunks
+from importer.state.journal import RunLock
 
 REQUIRED = ("location_id", "input", "results", "token_env")
 OPTIONAL = ("provider_id", "timezone", "region", "preset", "our_number", "direction", "set")
@@ -311,7 +311,7 @@ def _warm_up() -> None:
     GIL): done here, before any location sends, it cannot stall their first requests."""
     import pandas as pd
 
-    from importer.validate import _schema_failures
+    from importer.read.validate import _schema_failures
     from schemas.call import FIELDS
 
     empty = pd.DataFrame({name: pd.Series([], dtype="str") for name in FIELDS})
@@ -326,8 +326,8 @@ def _now() -> Any:
 
 def _write_reports(result: PlanResult) -> None:
     """Each location's HTML report beside its results, and the plan's index linking them."""
-    from importer.pages import render
-    from importer.report import read_results_summary, write_html
+    from importer.report.pages import render, write_html
+    from importer.report.summaries import read_results_summary
 
     for run in result.runs:
         if run.result is None or not run.row.results.is_file():

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from importer.errors import InputError, UsageError
-from importer.presets import Preset
+from importer.read.presets import Preset
 from schemas.call import FIELDS, REQUIRED
 
 # Alias tables, documented in the README ("Column names"). First match wins.

@@ -16,8 +16,8 @@ from urllib.parse import quote
 
 import httpx
 
-from importer.arrow_text import without_surrogates
 from importer.config import Secret
+from importer.read.arrow_text import without_surrogates
 
 API_VERSION = "2021-07-28"  # the seed's Version for the outbound call and /contacts/*
 CONVERSATIONS_VERSION = "2021-04-15"  # what the OpenAPI file lists for /conversations/*
@@ -61,7 +61,7 @@ ENDPOINTS: Final = {
             "conversation search", "GET", "/conversations/search", CONVERSATIONS_VERSION,
             "conversations.readonly", repeatable=True,
         ),
-        # Not repeated blindly: a lost answer is followed by searches (see importer.resolve).
+        # Not repeated blindly: a lost answer is followed by searches (see importer.api.resolve).
         Endpoint(
             "conversation create", "POST", "/conversations/", CONVERSATIONS_VERSION,
             "conversations.write", repeatable=False,

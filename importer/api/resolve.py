@@ -15,9 +15,9 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, Final
 
-from importer.client import Verdict, request
-from importer.journal import Journal, Number
-from importer.session import ApiSession, Result
+from importer.api.client import Verdict, request
+from importer.api.session import ApiSession, Result
+from importer.state.journal import Journal, Number
 
 SOURCE_NAME: Final = "call-importer"  # the `source` of the contacts it creates
 SEARCH_BACKOFF_S: Final = (0.5, 1.0, 2.0, 4.0, 8.0)  # after a create: the index lags

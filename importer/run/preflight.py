@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from importer.api.resolve import Resolution, Resolver
+from importer.api.session import Stop
 from importer.config import LoadOptions, NormaliseOptions, SendOptions
-from importer.journal import RunLock, journal_path
-from importer.load import PANDAS_LOCK, Source, open_source
 from importer.paths import check_output
-from importer.payload import drafts
-from importer.resolve import Resolution, Resolver
-from importer.results import CsvAppender, check_csv_output
-from importer.send import check_results, check_source, new_session, open_journal
-from importer.session import Stop
-from importer.validate import check_chunks
+from importer.read.load import PANDAS_LOCK, Source, open_source
+from importer.read.validate import check_chunks
+from importer.run.loop import check_results, check_source, new_session, open_journal
+from importer.state.journal import RunLock, journal_path
+from importer.state.payload import drafts
+from importer.state.results import CsvAppender, check_csv_output
 
 NUMBER_COLUMNS = ("number", "rows", "contact_id", "conversation_id", "outcome", "error")
 DEFAULT_DAILY = 200_000  # the API's documented daily budget, when no answer said otherwise

@@ -20,18 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-# Every character Python's `str.strip()` and `\s` treat as whitespace (none is above U+3000).
-WHITESPACE: Final = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
-
-
-def _class_body(chars: str) -> str:
-    """Characters for a `[...]` class that Python's `re` and RE2 read alike: `\\xHH` below
-    U+0100, the character itself above (RE2 has no `\\u`, Python has no `\\x{...}`)."""
-    return "".join(f"\\x{ord(c):02x}" if ord(c) < 0x100 else c for c in chars)
-
-
-SPACE_CLASS: Final = _class_body(WHITESPACE)
-
+from schemas.text import WHITESPACE
 
 # A UTF-16 surrogate on its own: a Python str can hold one (a JSON escape such as "\ud800",
 # a file name's undecodable byte), but UTF-8 cannot, so Arrow, SQLite and our CSV files refuse it.

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from importer import arrow_text
 from importer.config import NormaliseOptions
-from importer.presets import MAX_EXTENSION_DIGITS, Preset
+from importer.read import arrow_text
+from importer.read.presets import MAX_EXTENSION_DIGITS, Preset
 
 _EXTENSION = f"^[0-9]{{1,{MAX_EXTENSION_DIGITS}}}$"
 NEITHER_OURS = "neither number is ours; give --direction or another --our-number"

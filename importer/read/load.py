@@ -24,12 +24,12 @@ from typing import IO, Any, cast
 import numpy as np
 import pandas as pd
 
-from importer.columns import match_columns
 from importer.config import LoadOptions
-from importer.detect import Detection, detect
 from importer.errors import InputError
 from importer.paths import check_input
-from importer.presets import Preset
+from importer.read.columns import match_columns
+from importer.read.detect import Detection, detect
+from importer.read.presets import Preset
 from schemas.call import FIELDS
 
 SENTINEL = "\x1f<end-of-record>"

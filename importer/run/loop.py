@@ -2,9 +2,9 @@
 
 Chunks are checked in a worker thread while the previous chunk is being sent, so the loop is
 bound by the API, not by pandas. Within a chunk, at most `concurrency` rows are worked on at
-once: each finds its conversation when the file has none (`importer.resolve`), then is posted
-through the location's session (`importer.session`). Before anything is sent, the journal's
-uncertain calls are read back and settled (`importer.settle`); so are a chunk's own before its
+once: each finds its conversation when the file has none (`importer.api.resolve`), then is posted
+through the location's session (`importer.api.session`). Before anything is sent, the journal's
+uncertain calls are read back and settled (`importer.api.settle`); so are a chunk's own before its
 lines are written, and the calls found absent are sent again. Once the run must stop (token
 refused, daily cap, Ctrl-C), no new request starts; the rest of the file is still read so that
 every row reaches the results.
@@ -27,25 +27,25 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from importer.client import LeadConnectorClient, Verdict, request
+from importer.api.client import LeadConnectorClient, Verdict, request
+from importer.api.limiter import RateLimiter
+from importer.api.resolve import Resolver
+from importer.api.session import ApiSession, Stop
+from importer.api.settle import SettleCounts, Settler
 from importer.config import LoadOptions, NormaliseOptions, SendOptions
 from importer.errors import UsageError
-from importer.journal import Journal, Plan, RunLock, journal_path
-from importer.limiter import RateLimiter
-from importer.load import PANDAS_LOCK, Source, open_source
 from importer.paths import check_output
-from importer.payload import Draft, drafts
-from importer.resolve import Resolver
-from importer.results import (
+from importer.read.load import PANDAS_LOCK, Source, open_source
+from importer.read.validate import CheckedChunk, check_chunks
+from importer.state.journal import Journal, Plan, RunLock, journal_path
+from importer.state.payload import Draft, drafts
+from importer.state.results import (
     RESULT_COLUMNS,
     SETTLED_ABSENT,
     CsvAppender,
     OutcomeCounts,
     check_csv_output,
 )
-from importer.session import ApiSession, Stop
-from importer.settle import SettleCounts, Settler
-from importer.validate import CheckedChunk, check_chunks
 
 SETTLE_ROUNDS = 3  # a chunk's uncertain calls: read back, send the absent ones, at most so often
 

@@ -1,4 +1,6 @@
-"""Summaries a person reads: after `validate`, after `run`, and from a results file."""
+"""Summaries a person reads, over plain data: a validation tally, and a results file (its
+counts, reasons and rows that need attention). A run's own summaries build on these
+(`importer.run.summaries`)."""
 
 from __future__ import annotations
 
@@ -11,8 +13,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from importer.errors import InputError
-from importer.paths import check_output
-from importer.results import (
+from importer.state.results import (
     NEEDS_ATTENTION,
     OUTCOMES,
     RESULT_COLUMNS,
@@ -22,25 +23,21 @@ from importer.results import (
 )
 from schemas.call import FIELDS
 
-if TYPE_CHECKING:  # the send loop (httpx, tqdm) is not needed to summarise a validation
-    from importer.plan import PlanResult
-    from importer.preflight import Preflight
-    from importer.reconcile import Reconciled
-    from importer.send import RunResult
-    from importer.validate import Tally
+if TYPE_CHECKING:  # pandera is not needed to summarise a results file
+    from importer.read.validate import Tally
 
 
-def _share(part: int, whole: int) -> str:
+def share(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "0.0%"
 
 
 def validation_summary(tally: Tally, source_name: str, out: str, top: int = 10) -> str:
     lines = [
         f"{source_name}: {tally.rows} rows,"
-        f" {tally.valid} valid ({_share(tally.valid, tally.rows)}),"
-        f" {tally.invalid} invalid ({_share(tally.invalid, tally.rows)})"
+        f" {tally.valid} valid ({share(tally.valid, tally.rows)}),"
+        f" {tally.invalid} invalid ({share(tally.invalid, tally.rows)})"
         + (
-            f", {tally.skipped} skipped ({_share(tally.skipped, tally.rows)})"
+            f", {tally.skipped} skipped ({share(tally.skipped, tally.rows)})"
             if tally.skipped
             else ""
         ),
@@ -62,140 +59,6 @@ def validation_summary(tally: Tally, source_name: str, out: str, top: int = 10) 
         if hidden > 0:
             lines.append(f"  ... and {hidden} more reasons; every row is in {out}")
     lines.append(f"validation written to {out}")
-    return "\n".join(lines)
-
-
-def run_summary(result: RunResult) -> str:
-    counts = result.counts.counts
-    total = result.counts.total
-    rate = result.requests / result.elapsed_s if result.elapsed_s else 0.0
-    lines = [
-        f"{result.source.path}: {total} rows"
-        + (" (dry run: nothing sent)" if result.dry_run else ""),
-    ]
-    for outcome in OUTCOMES:
-        if counts[outcome]:
-            lines.append(f"  {outcome:<10} {counts[outcome]:>8}  {_share(counts[outcome], total)}")
-    lines.append(
-        f"  {result.requests} requests in {result.elapsed_s:.1f} s ({rate:.1f} requests/s)"
-    )
-    lookups = {k: v for k, v in result.by_endpoint.items() if not k.endswith(" call")}
-    if lookups or result.numbers_reused:
-        parts = ", ".join(f"{n} {k}" for k, n in sorted(lookups.items()))
-        reused = (
-            f"; {result.numbers_reused} numbers known from the journal"
-            if result.numbers_reused
-            else ""
-        )
-        lines.append(f"  lookups: {parts or 'none'}{reused}")
-    summary = read_results_summary(result.results)
-    lines.extend(_detail_lines(summary))
-    if result.stop_reason:
-        lines.append(f"stopped early: {result.stop_reason}")
-        lines.append(f"  {result.resume_hint}")
-    elif result.dry_run:
-        lines.append("next: run the same command without --dry-run to send the calls")
-    elif counts["failed"] or counts["pending"]:
-        lines.append("next: re-run the same command to send the failed and pending rows again")
-    elif counts["unmatched"]:
-        lines.append(
-            "next: create the unmatched numbers' contacts in HighLevel (or re-run with"
-            " --create-contacts); a re-run looks their numbers up again"
-        )
-    if counts["uncertain"]:
-        lines.append(
-            "uncertain rows may already be in HighLevel and could not be read back: re-run to"
-            " read them again (or `call-importer reconcile`); --retry-uncertain sends them"
-            " without looking, for an API whose messages cannot be read"
-        )
-    lines.append(f"results written to {result.results}")
-    return "\n".join(lines)
-
-
-def preflight_summary(result: Preflight) -> str:
-    lines = [f"{result.source.path}: {sum(result.numbers.values())} distinct customer numbers"]
-    for outcome in ("found", "created", "would-create", "unmatched", "error"):
-        if result.numbers[outcome]:
-            lines.append(
-                f"  {outcome:<13} {result.numbers[outcome]:>7} numbers"
-                f"  {result.rows[outcome]:>8} rows"
-            )
-    if result.given:
-        lines.append(f"  {result.given} rows give their conversation ID: no lookup needed")
-    lines.append(
-        f"  {result.spent} lookups made now"
-        + (f"; {result.reused} numbers known from the journal" if result.reused else "")
-    )
-    lines.append(
-        f"the import will take {result.requests:,} requests ({result.calls:,} calls +"
-        f" {result.left:,} lookups left): about {_duration(result.seconds)} at"
-        f" {result.rate_per_s:g} requests/s"
-        + (
-            f", over {result.days} days at {result.daily:,} requests a day"
-            if result.days > 1
-            else ""
-        )
-    )
-    if result.numbers["unmatched"]:
-        lines.append(
-            f"{result.rows['unmatched']} rows have no contact: they will be `unmatched`, or give"
-            " --create-contacts to create the contacts"
-        )
-    if result.stop_reason:
-        lines.append(f"stopped early: {result.stop_reason}")
-    lines.append(f"numbers written to {result.out}")
-    return "\n".join(lines)
-
-
-def plan_summary(result: PlanResult) -> str:
-    """One line per location, then the total: what a person scans after a night's run."""
-    shown = ("created", "invalid", "skipped", "unmatched", "failed", "uncertain", "pending")
-    width = max([len(run.row.location_id) for run in result.runs] + [8])
-    head = f"{'location':<{width}}  {'rows':>7}  " + "  ".join(f"{o:>9}" for o in shown)
-    lines = [f"{result.plan}: {len(result.runs)} locations", head + "  exit  stopped or failed"]
-    totals: Counter[str] = Counter()
-    for run in result.runs:
-        counts = run.result.counts.counts if run.result else Counter()
-        totals.update(counts)
-        why = (run.result.stop_reason or "") if run.result else ""
-        why = why or run.error
-        lines.append(
-            f"{run.row.location_id:<{width}}  {sum(counts.values()):>7}  "
-            + "  ".join(f"{counts[o]:>9}" for o in shown)
-            + f"  {run.exit_code:>4}  {why}"
-        )
-    lines.append(
-        f"{'total':<{width}}  {sum(totals.values()):>7}  "
-        + "  ".join(f"{totals[o]:>9}" for o in shown)
-        + f"  {result.exit_code:>4}"
-    )
-    if result.index is not None:
-        lines.append(f"index of the locations' reports: {result.index}")
-    return "\n".join(lines)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def reconcile_summary(result: Reconciled) -> str:
-    found = result.settled.outcomes
-    total = sum(found.values())
-    lines = [f"{result.results}: {total} uncertain calls read back ({result.settled.reads} reads)"]
-    for outcome, meaning in (
-        ("created", "found in their conversation"),
-        ("pending", "not there: the next run sends them"),
-        ("uncertain", "could not be read: still uncertain"),
-    ):
-        if found[outcome]:
-            lines.append(f"  {found[outcome]:>8}  {meaning}")
-    if result.stop_reason:
-        lines.append(f"stopped early: {result.stop_reason}")
-    lines.append(f"results rewritten: {sum(result.rewritten.values())} rows changed")
     return "\n".join(lines)
 
 
@@ -355,13 +218,13 @@ def results_summary_text(summary: ResultsSummary, top: int = 10) -> str:
     total = summary.total
     lines = [f"{summary.path}: {total} rows"]
     for outcome, n in outcome_lines(summary.counts):
-        lines.append(f"  {outcome:<10} {n:>9}  {_share(n, total)}")
-    lines.extend(_detail_lines(summary, top))
+        lines.append(f"  {outcome:<10} {n:>9}  {share(n, total)}")
+    lines.extend(detail_lines(summary, top))
     lines.append(next_step(summary.counts, summary.path))
     return "\n".join(lines)
 
 
-def _detail_lines(summary: ResultsSummary, top: int = 10) -> list[str]:
+def detail_lines(summary: ResultsSummary, top: int = 10) -> list[str]:
     """Directions, the time span of what was imported, what settling did, the unmatched
     numbers and the errors by reason, with example rows."""
     lines = []
@@ -395,14 +258,3 @@ def _detail_lines(summary: ResultsSummary, top: int = 10) -> list[str]:
             rows = ", ".join(f"row {r}" for r in summary.examples[reason])
             lines.append(f"  {n:>9}  {reason}  e.g. {rows}")
     return lines
-
-
-def render_html(summary: ResultsSummary) -> str:
-    from importer.pages import render_report
-
-    return render_report(summary)
-
-
-def write_html(summary: ResultsSummary, path: Path) -> None:
-    check_output(path, "--html", [summary.path])
-    path.write_text(render_html(summary), encoding="utf-8")

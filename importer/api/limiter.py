@@ -19,7 +19,7 @@ import bisect
 import time
 from collections.abc import Callable
 
-from importer.client import Limits
+from importer.api.client import Limits
 from importer.config import Rate
 
 # Our window is wider than the API's by this share, for the jitter the midpoint cannot see.

@@ -4,12 +4,14 @@ index of a plan's locations. Self-contained: inline CSS, SVG and script, nothing
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-if TYPE_CHECKING:
-    from importer.report import ResultsSummary
+from importer.paths import check_output
+from importer.report.summaries import ResultsSummary, next_step, outcome_lines, share
+from importer.state.results import OUTCOMES
 
 ATTENTION_COLUMNS = (
     "row",
@@ -28,7 +30,7 @@ MAX_UNMATCHED = 500
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
     return Environment(
-        loader=PackageLoader("importer", "templates"),
+        loader=PackageLoader("importer.report", "templates"),
         autoescape=select_autoescape(["html", "j2"]),
         keep_trailing_newline=True,
     )
@@ -45,9 +47,6 @@ def _bars(items: list[tuple[str, int]], room: int = 300) -> list[tuple[str, int,
 
 
 def render_report(summary: ResultsSummary) -> str:
-    from importer.report import _share, next_step, outcome_lines
-    from importer.results import OUTCOMES
-
     total = summary.total
     outcomes = outcome_lines(summary.counts)
     ways = summary.ways
@@ -59,7 +58,7 @@ def render_report(summary: ResultsSummary) -> str:
         path=str(summary.path),
         total=total,
         next_step=next_step(summary.counts, summary.path),
-        cards=[(o, n, _share(n, total)) for o, n in outcomes],
+        cards=[(o, n, share(n, total)) for o, n in outcomes],
         first=summary.first,
         last=summary.last,
         outcomes=_bars(outcomes),
@@ -74,3 +73,12 @@ def render_report(summary: ResultsSummary) -> str:
         attention_total=summary.attention_total,
         columns=ATTENTION_COLUMNS,
     )
+
+
+def render_html(summary: ResultsSummary) -> str:
+    return render_report(summary)
+
+
+def write_html(summary: ResultsSummary, path: Path) -> None:
+    check_output(path, "--html", [summary.path])
+    path.write_text(render_html(summary), encoding="utf-8")

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from importer.config import LoadOptions, NormaliseOptions
-from importer.load import Source, open_source
-from importer.results import VALIDATION_COLUMNS, CsvAppender, check_csv_output
-from importer.validate import Tally, check_chunks
+from importer.read.load import Source, open_source
+from importer.read.validate import Tally, check_chunks
+from importer.state.results import VALIDATION_COLUMNS, CsvAppender, check_csv_output
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,7 @@
+"""Reading: from an export's bytes to checked rows.
+
+Owns loading in chunks, telling which known export a file is (presets), matching headers to
+fields, dates, phones and statuses, who the customer is and which way the call went, and the
+pandera validation. Sends nothing and keeps nothing between runs.
+May import: `importer.config`, `importer.errors`, `importer.paths`, `schemas`.
+"""

@@ -1,0 +1,150 @@
+"""What a person reads after `run`, `resolve`, `reconcile` and `run-plan`: the run's own numbers
+beside the outcome counts that `importer.report` formats for any results file."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from importer.report.summaries import detail_lines, read_results_summary, share
+from importer.state.results import OUTCOMES
+
+if TYPE_CHECKING:
+    from importer.run.loop import RunResult
+    from importer.run.plan import PlanResult
+    from importer.run.preflight import Preflight
+    from importer.run.reconcile import Reconciled
+
+
+def run_summary(result: RunResult) -> str:
+    counts = result.counts.counts
+    total = result.counts.total
+    rate = result.requests / result.elapsed_s if result.elapsed_s else 0.0
+    lines = [
+        f"{result.source.path}: {total} rows"
+        + (" (dry run: nothing sent)" if result.dry_run else ""),
+    ]
+    for outcome in OUTCOMES:
+        if counts[outcome]:
+            lines.append(f"  {outcome:<10} {counts[outcome]:>8}  {share(counts[outcome], total)}")
+    lines.append(
+        f"  {result.requests} requests in {result.elapsed_s:.1f} s ({rate:.1f} requests/s)"
+    )
+    lookups = {k: v for k, v in result.by_endpoint.items() if not k.endswith(" call")}
+    if lookups or result.numbers_reused:
+        parts = ", ".join(f"{n} {k}" for k, n in sorted(lookups.items()))
+        reused = (
+            f"; {result.numbers_reused} numbers known from the journal"
+            if result.numbers_reused
+            else ""
+        )
+        lines.append(f"  lookups: {parts or 'none'}{reused}")
+    summary = read_results_summary(result.results)
+    lines.extend(detail_lines(summary))
+    if result.stop_reason:
+        lines.append(f"stopped early: {result.stop_reason}")
+        lines.append(f"  {result.resume_hint}")
+    elif result.dry_run:
+        lines.append("next: run the same command without --dry-run to send the calls")
+    elif counts["failed"] or counts["pending"]:
+        lines.append("next: re-run the same command to send the failed and pending rows again")
+    elif counts["unmatched"]:
+        lines.append(
+            "next: create the unmatched numbers' contacts in HighLevel (or re-run with"
+            " --create-contacts); a re-run looks their numbers up again"
+        )
+    if counts["uncertain"]:
+        lines.append(
+            "uncertain rows may already be in HighLevel and could not be read back: re-run to"
+            " read them again (or `call-importer reconcile`); --retry-uncertain sends them"
+            " without looking, for an API whose messages cannot be read"
+        )
+    lines.append(f"results written to {result.results}")
+    return "\n".join(lines)
+
+
+def preflight_summary(result: Preflight) -> str:
+    lines = [f"{result.source.path}: {sum(result.numbers.values())} distinct customer numbers"]
+    for outcome in ("found", "created", "would-create", "unmatched", "error"):
+        if result.numbers[outcome]:
+            lines.append(
+                f"  {outcome:<13} {result.numbers[outcome]:>7} numbers"
+                f"  {result.rows[outcome]:>8} rows"
+            )
+    if result.given:
+        lines.append(f"  {result.given} rows give their conversation ID: no lookup needed")
+    lines.append(
+        f"  {result.spent} lookups made now"
+        + (f"; {result.reused} numbers known from the journal" if result.reused else "")
+    )
+    lines.append(
+        f"the import will take {result.requests:,} requests ({result.calls:,} calls +"
+        f" {result.left:,} lookups left): about {_duration(result.seconds)} at"
+        f" {result.rate_per_s:g} requests/s"
+        + (
+            f", over {result.days} days at {result.daily:,} requests a day"
+            if result.days > 1
+            else ""
+        )
+    )
+    if result.numbers["unmatched"]:
+        lines.append(
+            f"{result.rows['unmatched']} rows have no contact: they will be `unmatched`, or give"
+            " --create-contacts to create the contacts"
+        )
+    if result.stop_reason:
+        lines.append(f"stopped early: {result.stop_reason}")
+    lines.append(f"numbers written to {result.out}")
+    return "\n".join(lines)
+
+
+def plan_summary(result: PlanResult) -> str:
+    """One line per location, then the total: what a person scans after a night's run."""
+    shown = ("created", "invalid", "skipped", "unmatched", "failed", "uncertain", "pending")
+    width = max([len(run.row.location_id) for run in result.runs] + [8])
+    head = f"{'location':<{width}}  {'rows':>7}  " + "  ".join(f"{o:>9}" for o in shown)
+    lines = [f"{result.plan}: {len(result.runs)} locations", head + "  exit  stopped or failed"]
+    totals: Counter[str] = Counter()
+    for run in result.runs:
+        counts = run.result.counts.counts if run.result else Counter()
+        totals.update(counts)
+        why = (run.result.stop_reason or "") if run.result else ""
+        why = why or run.error
+        lines.append(
+            f"{run.row.location_id:<{width}}  {sum(counts.values()):>7}  "
+            + "  ".join(f"{counts[o]:>9}" for o in shown)
+            + f"  {run.exit_code:>4}  {why}"
+        )
+    lines.append(
+        f"{'total':<{width}}  {sum(totals.values()):>7}  "
+        + "  ".join(f"{totals[o]:>9}" for o in shown)
+        + f"  {result.exit_code:>4}"
+    )
+    if result.index is not None:
+        lines.append(f"index of the locations' reports: {result.index}")
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def reconcile_summary(result: Reconciled) -> str:
+    found = result.settled.outcomes
+    total = sum(found.values())
+    lines = [f"{result.results}: {total} uncertain calls read back ({result.settled.reads} reads)"]
+    for outcome, meaning in (
+        ("created", "found in their conversation"),
+        ("pending", "not there: the next run sends them"),
+        ("uncertain", "could not be read: still uncertain"),
+    ):
+        if found[outcome]:
+            lines.append(f"  {found[outcome]:>8}  {meaning}")
+    if result.stop_reason:
+        lines.append(f"stopped early: {result.stop_reason}")
+    lines.append(f"results rewritten: {sum(result.rewritten.values())} rows changed")
+    return "\n".join(lines)
