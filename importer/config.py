@@ -25,12 +25,15 @@ DEFAULT_CHUNK_SIZE = 50_000  # ~10x faster than needed to keep up with sending; 
 
 
 class Secret:
-    """A value that never prints: repr, str and format all show a mask, so tracebacks stay clean."""
+    """A value that never prints: repr, str and format all show a mask, so tracebacks stay clean.
+    `name` is where it came from (`GHL_TOKEN`, a plan's `TOKEN_ACME`): what a message names
+    instead of the value."""
 
-    __slots__ = ("_value",)
+    __slots__ = ("_value", "name")
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str, name: str = "GHL_TOKEN") -> None:
         self._value = value
+        self.name = name
 
     def reveal(self) -> str:
         return self._value
@@ -139,7 +142,7 @@ def read_secret(
         if path.is_file():
             value = dotenv_values(path).get(name)
     value = (value or "").strip()
-    return Secret(value) if value else None
+    return Secret(value, name) if value else None
 
 
 def check_location(location_id: str) -> str:
@@ -165,7 +168,7 @@ def check_delimiter(text: str) -> str:
 def check_token(token: Secret) -> Secret:
     """A token is sent as a header: whitespace, control or non-ASCII characters in it are a
     copy-and-paste accident (a line break once made every row `uncertain` though nothing was
-    sent). Named, never shown."""
+    sent). Named by the variable it came from, never shown."""
     value = token.reveal()
     if any(c.isspace() for c in value):
         problem = "a space or line break"
@@ -175,7 +178,7 @@ def check_token(token: Secret) -> Secret:
         problem = "a non-ASCII character"
     else:
         return token
-    raise UsageError(f"GHL_TOKEN contains {problem}; copy the token again")
+    raise UsageError(f"{token.name} contains {problem}; copy the token again")
 
 
 def check_base_url(url: str) -> str:
@@ -241,6 +244,14 @@ def resolve_sets(pairs: Sequence[str], provider_id: str | None) -> dict[str, str
     for name in sets:
         if name not in FIELDS:
             raise UsageError(f"--set: unknown field {name!r}; fields are {', '.join(FIELDS)}")
+    status = sets.get("status")
+    if status is not None and status_key(status) not in (*CALL_STATUSES, "cancelled"):
+        # Checked here, not row by row: one value for every empty cell is the user's choice,
+        # and a typo in it would otherwise make every such row invalid (or none, by luck).
+        raise UsageError(
+            f"--set status={status}: {status!r} is not a call status; give one of"
+            f" {', '.join(CALL_STATUSES)}"
+        )
     if provider_id:
         sets.setdefault("conversation_provider_id", provider_id)
     return sets
