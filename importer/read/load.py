@@ -16,8 +16,8 @@ import io
 import re
 import threading
 import warnings
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -249,6 +249,9 @@ def open_source(
         given=options.given,
         source=source,
     )
+    note = _untimed(detection.preset, columns.joins, options.column_map)
+    if note:
+        detection = replace(detection, message=f"{detection.message}; {note}")
     if detection.message:
         notify(detection.message)
     return Source(
@@ -261,6 +264,18 @@ def open_source(
         columns.joins,
         detection,
     )
+
+
+def _untimed(
+    preset: Preset | None, joins: Mapping[str, tuple[str, ...]], overrides: Mapping[str, str]
+) -> str:
+    """A preset that makes its date from a date and a time column, on an export without the
+    time column: its dates are midnight, which is said once (with a time column, a row whose
+    time cell is empty is invalid instead: see `validate`)."""
+    if preset is None or "date" not in preset.joins or "date" in joins or "date" in overrides:
+        return ""
+    missing = " or ".join(part.capitalize() for part in preset.joins["date"][1:])
+    return f"it has no {missing} column: every date without a time is taken as midnight"
 
 
 def _decode_sample(source: str, sample: bytes, encoding: str, *, whole: bool) -> str:

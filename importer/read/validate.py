@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow.compute as pc
 
 from importer.config import SKIP, NormaliseOptions
 from importer.read import arrow_text, normalise, parties
@@ -89,7 +90,7 @@ def check_chunk(
     raw = _with_sets(chunk.frame, options.sets)
     found: list[pd.DataFrame] = []
     clean_columns: dict[str, pd.Series] = {}
-    normalised, skipped = _normalise(raw, options, source.preset, now)
+    normalised, skipped = _normalise(raw, options, source.preset, now, source.joins)
     for name, result in normalised.items():
         clean_columns[name] = result.values
         shown = raw[name]
@@ -145,7 +146,11 @@ def _with_sets(raw: pd.DataFrame, sets: Mapping[str, str]) -> pd.DataFrame:
 
 
 def _normalise(
-    raw: pd.DataFrame, options: NormaliseOptions, preset: Preset | None, now: pd.Timestamp
+    raw: pd.DataFrame,
+    options: NormaliseOptions,
+    preset: Preset | None,
+    now: pd.Timestamp,
+    source_joins: Mapping[str, tuple[str, ...]],
 ) -> tuple[dict[str, normalise.Normalised], pd.Series]:
     """Every field normalised, and why rows are skipped ('' where not). Directions come first:
     a PBX's extensions must be replaced before the numbers are read."""
@@ -170,17 +175,45 @@ def _normalise(
         "seconds": (normalise.identifiers, raw["seconds"]),
     }
     out = {name: _guarded(fn, column) for name, (fn, column) in steps.items()}
-    direction, skipped, why = parties.after_phones(
-        sides, out["to"].values, out["from"].values, options
-    )
-    reasons = np.where(why != "", why, said.reasons.to_numpy(dtype=object))
+    decided = parties.after_phones(sides, out["to"].values, out["from"].values, options)
+    reasons = np.where(decided.reasons != "", decided.reasons, said.reasons.to_numpy(dtype=object))
     out["direction"] = normalise.Normalised(
-        arrow_text.to_series(arrow_text.to_arrow(direction), raw.index),
+        arrow_text.to_series(arrow_text.to_arrow(decided.direction), raw.index),
         pd.Series(reasons, index=raw.index, dtype=object),
     )
-    status, skipped = _settle_status(out["status"].values, out["seconds"].values, sides, skipped)
+    for name, why in (("to", decided.to_reasons), ("from", decided.from_reasons)):
+        if (why != "").any():  # the number is not the customer's: that reason comes first
+            kept = out[name].reasons.to_numpy(dtype=object)
+            out[name] = normalise.Normalised(
+                out[name].values,
+                pd.Series(np.where(why != "", why, kept), index=raw.index, dtype=object),
+            )
+    if "date" in source_joins:
+        out["date"] = _time_required(out["date"], raw["date"])
+    status, skipped = _settle_status(
+        out["status"].values, out["seconds"].values, sides, decided.skipped
+    )
     out["status"] = normalise.Normalised(status, out["status"].reasons)
     return out, pd.Series(skipped, index=raw.index, dtype=object)
+
+
+# A time of day in a date cell: `8:31`, `08:31:00`, or basic ISO 8601's `T083100`.
+_TIME_OF_DAY = "[0-9]:[0-9]{2}|[0-9]T[0-9]{4}"
+NO_TIME = "no time of day: the time column is empty, and a call is not put at midnight by guess"
+
+
+def _time_required(date: normalise.Normalised, joined: pd.Series) -> normalise.Normalised:
+    """A date made of a date and a time column (RingCentral's Date + Time): a row whose time
+    cell is empty would be read as midnight; it is invalid instead. Midnight is only for an
+    export with no time column at all (and the run says so, see `load.open_source`)."""
+    text = arrow_text.trim_to_null(arrow_text.to_arrow(joined))
+    timed = arrow_text.searches(text, _TIME_OF_DAY).to_numpy(zero_copy_only=False)
+    present = np.asarray(pc.is_valid(text).to_numpy(zero_copy_only=False), dtype=bool)
+    untimed = present & ~np.asarray(timed, dtype=bool) & (date.reasons == "").to_numpy()
+    if not untimed.any():
+        return date
+    reasons = date.reasons.where(~untimed, NO_TIME)
+    return normalise.Normalised(date.values.where(~untimed), reasons)
 
 
 def _settle_status(
