@@ -7,13 +7,19 @@ retry creates nothing twice). A contact without a conversation gets one; the API
 second create ("already exists", without the id) and its search index lags behind a create,
 so after that answer, or a create whose answer was lost, the conversation is searched again
 with back-off, and created again only if the searches find nothing.
+
+A remembered conversation the API says no longer exists is forgotten (`forget`), so the number
+is looked up afresh. IDs the file gives are checked against the customer's number before a
+call is posted to them (`check_ids`): a conversation or contact of another contact is never
+written to.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from importer.api.client import Verdict, request
 from importer.api.session import ApiSession, Result
@@ -21,6 +27,7 @@ from importer.state.journal import Journal, Number
 
 SOURCE_NAME: Final = "call-importer"  # the `source` of the contacts it creates
 SEARCH_BACKOFF_S: Final = (0.5, 1.0, 2.0, 4.0, 8.0)  # after a create: the index lags
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,20 @@ class Resolution:
     @property
     def usable(self) -> bool:
         return self.outcome in ("found", "created") and bool(self.conversation_id)
+
+
+@dataclass(frozen=True)
+class IdCheck:
+    """Whether a row's own conversation or contact ID belongs to its customer's number.
+    `outcome`: consistent; contradicts (the row is invalid: `error` names both); missing (the
+    conversation is not in the location); error or stopped (not known: the row is not sent)."""
+
+    outcome: str
+    error: str = ""
+    http_status: int | None = None
+
+
+DROPPED: Final = "dropped"  # a journal's number whose conversation the API said is gone
 
 
 class _Stopped(Exception):
@@ -65,6 +86,8 @@ class Resolver:
         self._create_contacts = create_contacts
         self._create_nothing = create_nothing  # the pre-flight: found or would-create
         self._memo: dict[str, asyncio.Future[Resolution]] = {}
+        self._owners: dict[str, asyncio.Future[tuple[str, str] | None]] = {}
+        self._contacts: dict[str, asyncio.Future[str]] = {}
         self.reused = 0  # numbers answered from the journal, without a request
 
     async def conversation(self, number: str, contact_id: str = "", name: str = "") -> Resolution:
@@ -77,6 +100,36 @@ class Resolver:
         # Shielded: a row's worker cancelled by a stop must not cancel the others' lookup.
         return await asyncio.shield(future)
 
+    def forget(self, number: str, contact_id: str, conversation_id: str) -> None:
+        """The API says `conversation_id`, resolved for this number (or contact), does not
+        exist (deleted in HighLevel after it was remembered): the memo and the journal drop
+        it, so the next `conversation` call looks the number up again (contact included: it
+        may be gone too). Rows that still hold the old answer drop it the same way; a newer
+        answer is kept."""
+        key = f"contact:{contact_id}" if contact_id else number
+        future = self._memo.get(key)
+        if (
+            future is not None
+            and future.done()
+            and not future.cancelled()
+            and future.result().conversation_id == conversation_id
+        ):
+            del self._memo[key]
+        remembered = self._journal.number(self._location, key)
+        if remembered is not None and remembered.conversation_id == conversation_id:
+            gone = f"conversation {conversation_id} no longer exists"
+            self._remember(key, Number("", "", DROPPED, gone))
+
+    def forget_given(self, number: str, conversation_id: str, contact_id: str) -> None:
+        """The file's own conversation is gone: what `check_ids` remembered of it is dropped,
+        so the next run asks the API again (and then says it is missing) instead of posting
+        to it again."""
+        self._owners.pop(conversation_id, None)
+        gone = f"conversation {conversation_id} no longer exists"
+        for key in (f"conversation:{conversation_id}", _pair(number, conversation_id, contact_id)):
+            if self._journal.number(self._location, key) is not None:
+                self._remember(key, Number("", "", DROPPED, gone))
+
     async def _resolve(self, key: str, number: str, contact_id: str, name: str) -> Resolution:
         remembered = self._journal.number(self._location, key)
         if remembered is not None and remembered.conversation_id:
@@ -84,7 +137,7 @@ class Resolver:
             return Resolution(remembered.outcome, remembered.contact_id, remembered.conversation_id)
         try:
             outcome = "found"
-            if not contact_id and remembered is not None:
+            if not contact_id and remembered is not None and remembered.contact_id:
                 contact_id = remembered.contact_id  # found before; its conversation was not
                 self.reused += 1
             if not contact_id:
@@ -110,6 +163,96 @@ class Resolver:
             return Resolution("error", contact_id, "", failed.error, failed.http_status)
         self._remember(key, Number(contact_id, conversation, outcome))
         return Resolution(outcome, contact_id, conversation)
+
+    async def check_ids(self, number: str, conversation_id: str, contact_id: str) -> IdCheck:
+        """Does the row's own conversation (its contact, read with the conversation search by
+        id) or contact belong to the contact of `number`? The number's contact is looked up
+        (one contact search a number, remembered) unless the conversation's own phone is the
+        number. Answers from the journal where it has them: a re-run spends nothing."""
+        pair = _pair(number, conversation_id, contact_id)
+        known = self._journal.number(self._location, pair)
+        if known is not None and known.outcome == "consistent":
+            return IdCheck("consistent")
+        try:
+            owner_phone = ""
+            if conversation_id:
+                owner = await self._shared(
+                    self._owners, conversation_id, lambda: self._owner(conversation_id)
+                )
+                if owner is None:
+                    return IdCheck(
+                        "missing",
+                        f"conversation_id: {conversation_id} is not a conversation of location"
+                        f" {self._location}",
+                    )
+                owner_contact, owner_phone = owner
+                if contact_id and contact_id != owner_contact:
+                    return IdCheck(
+                        "contradicts",
+                        f"contact_id: {contact_id} is not the contact of conversation"
+                        f" {conversation_id} (its contact is {owner_contact})",
+                    )
+                contact_id = owner_contact
+            if owner_phone != number:
+                theirs = await self._shared(
+                    self._contacts, number, lambda: self._contact_of(number)
+                )
+                if theirs != contact_id:
+                    return IdCheck(
+                        "contradicts", _contradiction(conversation_id, contact_id, number, theirs)
+                    )
+        except _Stopped:
+            return IdCheck("stopped", f"not sent: {self._session.stop.reason}")
+        except _Failed as failed:
+            return IdCheck("error", failed.error, failed.http_status)
+        self._remember(pair, Number(contact_id, conversation_id, "consistent"))
+        return IdCheck("consistent")
+
+    async def _shared(
+        self, memo: dict[str, asyncio.Future[T]], key: str, make: Callable[[], Awaitable[T]]
+    ) -> T:
+        """One lookup per key however many rows ask at once (shielded, as `conversation`)."""
+        future = memo.get(key)
+        if future is None:
+            future = asyncio.ensure_future(make())
+            memo[key] = future
+        return await asyncio.shield(future)
+
+    async def _owner(self, conversation_id: str) -> tuple[str, str] | None:
+        """(contact id, its phone as the answer gives it) of a conversation; None when the
+        location has no such conversation. Remembered as `conversation:ID` (without the phone:
+        a later run then asks for the number's contact instead)."""
+        key = f"conversation:{conversation_id}"
+        remembered = self._journal.number(self._location, key)
+        if remembered is not None and remembered.contact_id:
+            return remembered.contact_id, ""
+        result = await self._call(
+            "conversation search", params={"locationId": self._location, "id": conversation_id}
+        )
+        body = result.answer.body if result.answer else None
+        found = body.get("conversations") if isinstance(body, dict) else None
+        if not isinstance(found, list):
+            raise _Failed(f"conversation search: unexpected answer {_short(body)}", 200)
+        for conversation in found:
+            if isinstance(conversation, dict) and conversation.get("id") == conversation_id:
+                contact = conversation.get("contactId")
+                if not isinstance(contact, str) or not contact:
+                    raise _Failed(f"conversation search: unexpected answer {_short(body)}", 200)
+                self._remember(key, Number(contact, conversation_id, "found"))
+                phone = conversation.get("phone")
+                return contact, phone if isinstance(phone, str) else ""
+        return None
+
+    async def _contact_of(self, number: str) -> str:
+        """The contact of `number` ('' when none), from the journal when it knows it; a contact
+        found here is remembered for resolving too."""
+        remembered = self._journal.number(self._location, number)
+        if remembered is not None and remembered.contact_id:
+            return remembered.contact_id
+        contact = await self._find_contact(number)
+        if contact:
+            self._remember(number, Number(contact, "", "contact"))
+        return contact
 
     def _remember(self, key: str, found: Number) -> None:
         """Committed at once: a kill after a lookup never costs that lookup again."""
@@ -199,6 +342,22 @@ class Resolver:
             "conversation create: the API says it exists but its search does not find it;"
             " re-run later"
         )
+
+
+def _pair(number: str, conversation_id: str, contact_id: str) -> str:
+    """The journal's key of a checked row: its IDs and its number."""
+    return f"ids:{conversation_id}|{contact_id}|{number}"
+
+
+def _contradiction(conversation_id: str, contact_id: str, number: str, theirs: str) -> str:
+    """The row's ID and the contact the number belongs to, both named."""
+    owner = f"contact {theirs}" if theirs else "no contact"
+    if conversation_id:
+        return (
+            f"conversation_id: {conversation_id} is the conversation of contact {contact_id},"
+            f" but {number} belongs to {owner}"
+        )
+    return f"contact_id: {contact_id} is not the contact of {number}; it belongs to {owner}"
 
 
 def _id_of(thing: Any, name: str) -> str:

@@ -29,8 +29,8 @@ from tqdm import tqdm
 
 from importer.api.client import LeadConnectorClient, Verdict, request
 from importer.api.limiter import RateLimiter
-from importer.api.resolve import Resolver
-from importer.api.session import ApiSession, Stop
+from importer.api.resolve import IdCheck, Resolver
+from importer.api.session import ApiSession, Result, Stop
 from importer.api.settle import SettleCounts, Settler
 from importer.config import LoadOptions, NormaliseOptions, SendOptions
 from importer.errors import UsageError
@@ -114,31 +114,36 @@ class _Loop:
 
     async def send_row(self, work: _Work) -> _RowResult:
         draft, fp = work.draft, work.draft.fingerprint
-        conversation = draft.body.get("conversationId", "")
-        contact = draft.body.get("contactId", "") or draft.contact_id
-        if not conversation:
-            if self.resolver is None:  # validation refuses such rows without a location
-                return self._finish(fp, _RowResult("failed", error="no conversation ID"))
-            found = await self.resolver.conversation(draft.customer, contact, draft.name)
-            if found.outcome == "stopped":
-                return self._not_sent(fp, work.plan.attempts, found.error)
-            if found.outcome == "unmatched":
-                return self._finish(fp, _RowResult("unmatched", error=found.error))
-            if not found.usable:
-                return self._finish(
-                    fp, _RowResult("failed", http_status=found.http_status, error=found.error)
-                )
-            conversation, contact = found.conversation_id, found.contact_id
-        body = draft.final(conversation, contact)
-        sent = json.dumps(body, ensure_ascii=False)
-        result = await self.session.call(
-            request("inbound call" if draft.inbound else "outbound call", json=body),
-            attempts=work.plan.attempts,
-            before_send=lambda: self.journal.mark_in_flight(fp, sent, conversation, contact),
-            not_processed=lambda answer: self.journal.finish(
-                fp, "pending", http_status=answer.http_status, error=answer.error
-            ),
-        )
+        given = draft.body.get("conversationId", "")
+        attempts, gone = work.plan.attempts, ""
+        while True:
+            conversation = given
+            contact = draft.body.get("contactId", "") or draft.contact_id
+            if not conversation:
+                if self.resolver is None:  # validation refuses such rows without a location
+                    return self._finish(fp, _RowResult("failed", error="no conversation ID"))
+                found = await self.resolver.conversation(draft.customer, contact, draft.name)
+                if found.outcome == "stopped":
+                    return self._not_sent(fp, attempts, found.error)
+                if found.outcome == "unmatched":
+                    return self._finish(fp, _RowResult("unmatched", error=found.error))
+                if not found.usable:
+                    return self._finish(
+                        fp, _RowResult("failed", http_status=found.http_status, error=found.error)
+                    )
+                conversation, contact = found.conversation_id, found.contact_id
+            result = await self._post(fp, draft, conversation, contact, attempts)
+            if self.resolver is None or not _conversation_gone(result):
+                break
+            if given:  # the file's own: never replaced by a guess; checked afresh next run
+                self.resolver.forget_given(draft.customer, given, draft.contact_id)
+                break
+            if gone:  # looked up again once, and gone again: not a third time
+                break
+            # Remembered, then deleted in HighLevel: forget it and look the number up again.
+            self.resolver.forget(draft.customer, draft.contact_id, conversation)
+            attempts = result.attempts
+            gone = f"conversation {conversation} no longer existed; looked up again"
         if result.verdict is None:
             return self._not_sent(fp, result.attempts, result.error, result.http_status)
         answer = result.answer
@@ -148,6 +153,8 @@ class _Loop:
         note = result.error
         if outcome == "created" and work.plan.error == SETTLED_ABSENT:
             note = SETTLED_ABSENT  # read back, not found, and now sent: say so in the results
+        if gone:
+            note = f"{note}; {gone}" if note else gone
         return self._finish(
             fp,
             _RowResult(
@@ -161,6 +168,31 @@ class _Loop:
             ),
         )
 
+    async def _post(
+        self, fp: str, draft: Draft, conversation: str, contact: str, attempts: int
+    ) -> Result:
+        body = draft.final(conversation, contact)
+        sent = json.dumps(body, ensure_ascii=False)
+        return await self.session.call(
+            request("inbound call" if draft.inbound else "outbound call", json=body),
+            attempts=attempts,
+            before_send=lambda: self.journal.mark_in_flight(fp, sent, conversation, contact),
+            not_processed=lambda answer: self.journal.finish(
+                fp, "pending", http_status=answer.http_status, error=answer.error
+            ),
+        )
+
+    def refused_ids(self, work: _Work, checked: IdCheck) -> _RowResult:
+        """A row whose own IDs did not pass `Resolver.check_ids`: never posted."""
+        fp = work.draft.fingerprint
+        if checked.outcome == "stopped":
+            return self._not_sent(fp, work.plan.attempts, checked.error)
+        if checked.outcome == "contradicts":
+            return self._finish(fp, _RowResult("invalid", error=checked.error))
+        return self._finish(
+            fp, _RowResult("failed", http_status=checked.http_status, error=checked.error)
+        )
+
     def _finish(self, fp: str, row: _RowResult) -> _RowResult:
         self.journal.finish(fp, row.outcome, row.message_id, row.http_status, row.error)
         return row
@@ -170,6 +202,16 @@ class _Loop:
     ) -> _RowResult:
         self.journal.finish(fp, "pending", http_status=http_status)
         return _RowResult("pending", "", http_status, attempts, error)
+
+
+def _conversation_gone(result: Result) -> bool:
+    """The API refused a call because its conversation does not exist (the sandbox: 422
+    "Conversation X not found"; the API's exact words are not documented, so any 400, 404 or
+    422 that says the conversation is not found or does not exist)."""
+    if result.verdict is not Verdict.FAILED or result.http_status not in (400, 404, 422):
+        return False
+    said = result.error.lower()
+    return "conversation" in said and ("not found" in said or "does not exist" in said)
 
 
 def import_file(
@@ -411,6 +453,7 @@ async def _process_chunk(chunk: CheckedChunk, state: _Loop) -> pd.DataFrame:
                     plan.contact_id,
                 )
                 state.done(plan.action)
+        work = await _check_ids(work, state, outcomes)
         await _send_all(work, state, outcomes)
         if state.settler is not None:
             await _settle_chunk(work, state, outcomes)
@@ -443,6 +486,40 @@ async def _process_chunk(chunk: CheckedChunk, state: _Loop) -> pd.DataFrame:
                 "contact_id": contact,
             }
         )
+
+
+async def _check_ids(
+    work: list[_Work], state: _Loop, outcomes: dict[int, _RowResult]
+) -> list[_Work]:
+    """Rows that give their own conversation or contact ID, checked against their customer's
+    number before any of the chunk's calls is posted (each distinct ID and number once, see
+    `Resolver.check_ids`); the rows that pass, in order. Needs a location to look in: without
+    one (and in a dry run) the file's IDs are used as they are."""
+    resolver = state.resolver
+    todo = [w for w in work if w.draft.body.get("conversationId") or w.draft.contact_id]
+    if resolver is None or state.send.dry_run or not todo:
+        return work
+    checked: dict[int, IdCheck] = {}
+    queue = iter(todo)
+
+    async def worker() -> None:
+        for item in queue:
+            draft = item.draft
+            checked[item.pos] = await resolver.check_ids(
+                draft.customer, draft.body.get("conversationId", ""), draft.contact_id
+            )
+
+    await asyncio.gather(*(worker() for _ in range(min(state.send.concurrency, len(todo)))))
+    passed: list[_Work] = []
+    for item in work:
+        verdict = checked.get(item.pos)
+        if verdict is None or verdict.outcome == "consistent":
+            passed.append(item)
+            continue
+        result = state.refused_ids(item, verdict)
+        outcomes[item.pos] = result
+        state.done(result.outcome)
+    return passed
 
 
 async def _send_all(work: list[_Work], state: _Loop, outcomes: dict[int, _RowResult]) -> None:

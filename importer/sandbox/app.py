@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from importer.config import Secret
+from importer.errors import UsageError
 from importer.sandbox import checks
 from importer.sandbox.store import Conversation, Store, new_id
 
@@ -37,6 +38,7 @@ INBOUND = "/conversations/messages/inbound"
 CONTACTS_VERSION = "2021-07-28"
 CONVERSATIONS_VERSION = "2021-04-15"
 TYPE_CALL = 1  # the numeric `type` of a call message
+SANDBOX_CONVERSATIONS = "/sandbox/conversations/"  # DELETE .../{id}: gone behind our back
 
 
 class DroppedAnswer(Exception):
@@ -112,18 +114,37 @@ def read_accounts(config: SandboxConfig, environ: dict[str, str]) -> dict[str, A
             config.location_id, config.burst, config.interval_ms, config.daily
         )
     }
-    if config.tokens is not None:
+    if config.tokens is None:
+        return accounts
+    try:
         with config.tokens.open(newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                token = environ.get((row.get("token_env") or "").strip(), "").strip()
-                if not token:
-                    continue
-                accounts[token] = Account(
-                    row["location_id"].strip(),
-                    int(row.get("burst") or config.burst),
-                    int(row.get("interval_ms") or config.interval_ms),
-                    int(row.get("daily") or config.daily),
-                )
+            rows = list(csv.DictReader(handle))
+    except OSError as exc:
+        raise UsageError(f"--tokens {config.tokens}: cannot be read ({exc.strerror})") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise UsageError(f"--tokens {config.tokens}: not a UTF-8 CSV file ({exc})") from None
+    for line, row in enumerate(rows, start=2):
+        token = environ.get((row.get("token_env") or "").strip(), "").strip()
+        location = (row.get("location_id") or "").strip()
+        if not location:
+            raise UsageError(
+                f"--tokens {config.tokens}, line {line}: no location_id (the header is"
+                " token_env,location_id[,burst,interval_ms,daily])"
+            )
+        if not token:
+            continue
+        try:
+            accounts[token] = Account(
+                location,
+                int(row.get("burst") or config.burst),
+                int(row.get("interval_ms") or config.interval_ms),
+                int(row.get("daily") or config.daily),
+            )
+        except ValueError:
+            raise UsageError(
+                f"--tokens {config.tokens}, line {line}: burst, interval_ms and daily are"
+                " whole numbers"
+            ) from None
     return accounts
 
 
@@ -134,7 +155,16 @@ class SandboxApp:
         self.accounts = read_accounts(config, dict(os.environ if environ is None else environ))
         self.store = Store()
         if config.contacts is not None:
-            self.store.seed(config.contacts, config.location_id)
+            try:
+                self.store.seed(config.contacts, config.location_id)
+            except OSError as exc:
+                raise UsageError(
+                    f"--contacts {config.contacts}: cannot be read ({exc.strerror})"
+                ) from None
+            except (UnicodeDecodeError, csv.Error) as exc:
+                raise UsageError(
+                    f"--contacts {config.contacts}: not a UTF-8 CSV file ({exc})"
+                ) from None
         self._random = random.Random(config.seed)
         self._record = config.record.open("a", encoding="utf-8") if config.record else None
         self._seq = 0
@@ -159,6 +189,8 @@ class SandboxApp:
         method, path = scope["method"], scope["path"]
         if (method == "GET" and path.startswith("/sandbox/")) or path == "/health":
             return await self._own(path, send)
+        if method == "DELETE" and path.startswith(SANDBOX_CONVERSATIONS):
+            return await self._delete_conversation(path.removeprefix(SANDBOX_CONVERSATIONS), send)
         route = self._routes.get((method, path))
         if route is None and method == "GET" and _is_messages(path):
             route = ("message list", CONVERSATIONS_VERSION, self._messages)
@@ -213,6 +245,13 @@ class SandboxApp:
         if path == "/health":
             return await _json(send, 200, {"ok": True})
         return await _json(send, 404, {"statusCode": 404, "message": "Not Found"})
+
+    async def _delete_conversation(self, conversation_id: str, send: Send) -> None:
+        """Test-only: a conversation (and its messages) deleted in HighLevel behind the tool's
+        back, as a user may; the journal still remembers it."""
+        if not self.store.delete_conversation(conversation_id):
+            return await _json(send, 404, {"statusCode": 404, "message": "Conversation not found"})
+        return await _json(send, 200, {"deleted": conversation_id})
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -293,10 +332,17 @@ class SandboxApp:
     ) -> None:
         location = self._query(req, checks.CONVERSATION_SEARCH_QUERY, account)
         contact_id = req.query.get("contactId", "")
-        found = self.store.search_conversations(location, contact_id) if contact_id else []
-        phone = self.store.contacts[contact_id].phone if contact_id in self.store.contacts else ""
-        answer = {"conversations": [c.as_json(phone) for c in found], "total": len(found)}
+        conversation_id = req.query.get("id", "")
+        found = self.store.search_conversations(location, contact_id, conversation_id)
+        answer = {
+            "conversations": [c.as_json(self._phone_of(c.contact_id)) for c in found],
+            "total": len(found),
+        }
         await self._finish(send, 200, answer, headers)
+
+    def _phone_of(self, contact_id: str) -> str:
+        contact = self.store.contacts.get(contact_id)
+        return contact.phone if contact is not None else ""
 
     async def _conversation_create(
         self, req: _Request, account: Account, send: Send, headers: list[tuple[bytes, bytes]]

@@ -23,8 +23,9 @@ UPSERT_FIELDS: Final = frozenset(
 )
 CONVERSATION_FIELDS: Final = frozenset({"locationId", "contactId"})
 CONTACT_SEARCH_QUERY: Final = frozenset({"locationId", "number", "email"})
+# `id` ("Id of the conversation"): in the OpenAPI file's search parameters, with the others.
 CONVERSATION_SEARCH_QUERY: Final = frozenset(
-    {"locationId", "contactId", "limit", "query", "sort", "sortBy", "lastMessageType"}
+    {"locationId", "contactId", "id", "limit", "query", "sort", "sortBy", "lastMessageType"}
 )
 MESSAGES_QUERY: Final = frozenset({"type", "limit", "lastMessageId"})
 

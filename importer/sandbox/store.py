@@ -115,11 +115,16 @@ class Store:
         self.created_contacts += 1
         return contact, True
 
-    def search_conversations(self, location: str, contact_id: str) -> list[Conversation]:
-        found = self.by_contact.get(contact_id)
-        if not found:
+    def search_conversations(
+        self, location: str, contact_id: str = "", conversation_id: str = ""
+    ) -> list[Conversation]:
+        """By contact, by id, or both (each given filter must hold); neither finds nothing."""
+        if not contact_id and not conversation_id:
             return []
-        conversation = self.conversations[found]
+        found = conversation_id or self.by_contact.get(contact_id, "")
+        conversation = self.conversations.get(found)
+        if conversation is None or (contact_id and conversation.contact_id != contact_id):
+            return []
         visible = (
             conversation.location_id == location and conversation.indexed_at <= time.monotonic()
         )
@@ -135,6 +140,15 @@ class Store:
         self._add_conversation(conversation)
         self.created_conversations[contact_id] += 1
         return conversation
+
+    def delete_conversation(self, conversation_id: str) -> bool:
+        """Gone with its messages; its contact stays (and may get a new one)."""
+        conversation = self.conversations.pop(conversation_id, None)
+        if conversation is None:
+            return False
+        if self.by_contact.get(conversation.contact_id) == conversation_id:
+            del self.by_contact[conversation.contact_id]
+        return True
 
     def conversation(self, location: str, conversation_id: str) -> Conversation | None:
         found = self.conversations.get(conversation_id)
