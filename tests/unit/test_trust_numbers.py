@@ -11,14 +11,14 @@ import pytest
 import respx
 
 from importer import config
-from importer.client import LeadConnectorClient
+from importer.api.client import LeadConnectorClient
+from importer.api.limiter import RateLimiter
+from importer.api.resolve import Resolver
+from importer.api.session import ApiSession, Stop
 from importer.config import Rate, Secret
 from importer.errors import UsageError
-from importer.journal import Journal
-from importer.limiter import RateLimiter
-from importer.parties import business_numbers
-from importer.resolve import Resolver
-from importer.session import ApiSession, Stop
+from importer.read.parties import business_numbers
+from importer.state.journal import Journal
 
 BASE = "https://api.test"
 ANN = "+15035550101"
