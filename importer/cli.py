@@ -448,7 +448,9 @@ def report(
 
 @app.command()
 def sandbox(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 8930,
+    port: Annotated[
+        int, typer.Option(help="Port on 127.0.0.1; 0: one the system picks (the first line says)")
+    ] = 8930,
     burst: Annotated[int, typer.Option(help="Requests allowed per interval, per token")] = 100,
     interval_ms: Annotated[int, typer.Option(help="Burst window in milliseconds")] = 10_000,
     daily: Annotated[int, typer.Option(help="Requests allowed per day, per token")] = 200_000,

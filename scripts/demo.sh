@@ -1,26 +1,33 @@
 #!/usr/bin/env bash
-# `make demo`: start the sandbox on a free port (seeded with the demo location's contacts),
-# import every file in sample_data/, write each results file's HTML report, stop the sandbox.
+# `make demo`: start the sandbox on a port the system picks (seeded with the demo location's
+# contacts), import every file in sample_data/, write each results file's HTML report, stop the
+# sandbox.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=.venv/bin/python
 CLI=.venv/bin/call-importer
 export GHL_TOKEN="demo-sandbox-token"            # the sandbox's token, not a real one
 export GHL_CONVERSATION_PROVIDER_ID="61d6d1f9cdac7612faf80753"
 export GHL_LOCATION_ID="loc-demo"
 OURS="+15037081210"                               # the demo business's number
-PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-URL="http://127.0.0.1:$PORT"
 mkdir -p out
-rm -f out/*.csv out/*.html out/*.journal.sqlite* out/sandbox-calls.jsonl
-$CLI sandbox --port "$PORT" --location-id "$GHL_LOCATION_ID" \
+rm -f out/*.csv out/*.html out/*.journal.sqlite* out/sandbox-calls.jsonl out/sandbox.log
+# Port 0: the sandbox binds a port the system picks, then prints its URL on its first line.
+$CLI sandbox --port 0 --location-id "$GHL_LOCATION_ID" \
   --contacts sample_data/sandbox/contacts.csv --record out/sandbox-calls.jsonl >out/sandbox.log 2>&1 &
 SANDBOX=$!
 trap 'kill $SANDBOX 2>/dev/null || true' EXIT
-for _ in $(seq 50); do
-  $PY -c "import httpx,sys; httpx.get('$URL/health')" 2>/dev/null && break
-  sleep 0.2
+URL=""
+for _ in $(seq 600); do
+  URL=$(sed -n 's/^sandbox listening on //p' out/sandbox.log)
+  [ -n "$URL" ] && break
+  kill -0 $SANDBOX 2>/dev/null || break
+  sleep 0.1
 done
+if [ -z "$URL" ]; then
+  echo "the sandbox did not start (out/sandbox.log):" >&2
+  cat out/sandbox.log >&2
+  exit 1
+fi
 
 options() {  # what each sample needs beyond the defaults
   case "$1" in

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import socket
 
 import uvicorn
 
 from importer.sandbox.app import SandboxApp, SandboxConfig
+from importer.sandbox.process import LISTENING
 
 __all__ = ["SandboxConfig", "serve"]
 
@@ -23,14 +25,16 @@ class _QuietDrops(logging.Filter):
 
 
 def serve(config: SandboxConfig) -> None:
+    """Serve until killed. The socket is bound and listening before the line with its URL is
+    printed, so whoever reads the line can connect at once; with port 0 the system picks a free
+    port and the line says which. (A port found free beforehand and passed in could be taken
+    by another process between the check and the bind.)"""
     app = SandboxApp(config)
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
-    print(f"sandbox listening on http://127.0.0.1:{config.port}", flush=True)
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=config.port,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
+    listening = socket.create_server(("127.0.0.1", config.port))
+    port = listening.getsockname()[1]
+    print(f"{LISTENING}http://127.0.0.1:{port}", flush=True)
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     )
+    server.run(sockets=[listening])
