@@ -235,15 +235,27 @@ def _settle_status(
     return arrow_text.to_series(arrow_text.to_arrow(values), status.index), skipped
 
 
+# What a cell's value can make a normaliser raise: a value it cannot convert (ValueError, with
+# UnicodeError and pyarrow's ArrowInvalid under it), a value of a type it did not expect
+# (TypeError, ArrowTypeError), a number out of range (OverflowError).
+DATA_ERRORS = (ValueError, TypeError, OverflowError)
+
+
 def _guarded(
     fn: Callable[[pd.Series], normalise.Normalised], column: pd.Series
 ) -> normalise.Normalised:
     """A normaliser that raises on a chunk is run again value by value, so that the cells that
-    make it raise become their rows' errors and the rest of the file goes on."""
+    make it raise become their rows' errors and the rest of the file goes on.
+
+    Only what a value can cause (`DATA_ERRORS`) is a cell's problem. Anything else (KeyError,
+    AttributeError, IndexError, NameError, ...) says the normaliser is wrong whatever the data:
+    caught here it would make every row of every file invalid, "could not be read (KeyError)",
+    a bug passing for bad data, and a run would send nothing and report a file of invalid rows.
+    So it propagates: the run stops with its traceback, which is what fixing the bug needs."""
     try:
         return fn(column)
-    except Exception:  # any failure of a normaliser is a cell's problem, not the run's
-        pass
+    except DATA_ERRORS:
+        pass  # some cell: find which, value by value
     values = pd.Series(np.nan, index=column.index, dtype=arrow_text.STR)
     reasons = pd.Series("", index=column.index, dtype=object)
     for value in column.unique():
@@ -251,7 +263,7 @@ def _guarded(
         try:
             one = fn(pd.Series([value], dtype=column.dtype))
             values[at], reasons[at] = one.values.iloc[0], one.reasons.iloc[0]
-        except Exception as exc:
+        except DATA_ERRORS as exc:
             reasons[at] = f"could not be read ({type(exc).__name__})"
     return normalise.Normalised(values, reasons)
 
