@@ -95,12 +95,10 @@ class OutboundCallPayload(pa.DataFrameModel):
 CallBody = TypedDict("CallBody", {"to": str, "from": str, "status": str}, total=False)
 
 
-class OutboundCallBody(TypedDict):
-    """The JSON body the spec describes; optional keys are left out when the row has no value.
-    An inbound call adds `direction` ("inbound") and, when known, `contactId`."""
+class _CallFields(TypedDict):
+    """What a call's body holds whether or not its conversation is known yet."""
 
     type: str
-    conversationId: str
     conversationProviderId: str
     altId: NotRequired[str]
     date: NotRequired[str]
@@ -108,3 +106,17 @@ class OutboundCallBody(TypedDict):
     call: NotRequired[CallBody]
     contactId: NotRequired[str]
     direction: NotRequired[str]
+
+
+class CallDraftBody(_CallFields):
+    """A row as a call before it is sent: `conversationId` only where the file gave it (the
+    rest are resolved from the customer's number). What a call's fingerprint hashes."""
+
+    conversationId: NotRequired[str]
+
+
+class OutboundCallBody(_CallFields):
+    """The JSON body the spec describes, as posted; optional keys are left out when the row has
+    no value. An inbound call adds `direction` ("inbound") and, when known, `contactId`."""
+
+    conversationId: str

@@ -167,9 +167,6 @@ class Journal:
         )
         self._pending: list[tuple[object, ...]] = []
 
-    def counts(self) -> dict[str, int]:
-        return dict(self._db.execute("SELECT state, count(*) FROM calls GROUP BY state").fetchall())
-
     def plan(
         self, rows: Sequence[int], fingerprints: Sequence[str], retry_uncertain: bool
     ) -> list[Plan]:

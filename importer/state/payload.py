@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from schemas.call import CallBody, OutboundCallBody
+from schemas.call import CallBody, CallDraftBody, OutboundCallBody
 
 ALT_ID_PREFIX = "ci-"  # an altId this tool made up: the export had no call ID
 
@@ -22,7 +22,7 @@ class Draft:
     them; `fingerprint` hashes it, so a journal written before inbound calls and resolving
     existed still recognises every call it holds."""
 
-    body: OutboundCallBody
+    body: CallDraftBody
     fingerprint: str
     inbound: bool
     customer: str  # the customer's number: `to` of an outbound call, `from` of an inbound one
@@ -38,8 +38,7 @@ class Draft:
     def final(self, conversation_id: str, contact_id: str) -> OutboundCallBody:
         """The body posted: the conversation (resolved or given), the altId, and for an
         inbound call its direction and contact, as `POST .../inbound` takes them."""
-        body: OutboundCallBody = {**self.body}
-        body["conversationId"] = conversation_id
+        body: OutboundCallBody = {**self.body, "conversationId": conversation_id}
         body["altId"] = self.alt_id
         if self.inbound and contact_id:
             body["contactId"] = contact_id
@@ -69,7 +68,7 @@ def drafts(clean: pd.DataFrame) -> list[Draft]:
     ):
         conversation, contact, provider, direction, alt, date, attachments = row[:7]
         to, from_, status, name = row[7:]
-        body: OutboundCallBody = {"type": "Call", "conversationProviderId": provider}  # type: ignore[typeddict-item]
+        body: CallDraftBody = {"type": "Call", "conversationProviderId": provider}
         if _present(conversation):
             body["conversationId"] = conversation
         if _present(alt):
@@ -104,6 +103,6 @@ def _present(value: object) -> bool:
     return isinstance(value, str) and value != ""
 
 
-def fingerprint(body: OutboundCallBody | dict[str, Any]) -> str:
+def fingerprint(body: CallDraftBody | dict[str, Any]) -> str:
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
