@@ -437,6 +437,7 @@ def main() -> None:
             sections.append(bench_settling(tmp, 400 if args.quick else 2_000))
         if args.only in (None, "locations"):
             fast = "100/1s"  # ten times the API's limit: a location's pace in a tenth the time
+            runs: tuple[tuple[int, int, str, int], ...]
             if args.quick:
                 runs = ((1, 1, fast, 300), (5, 1, fast, 300), (5, 2, fast, 300), (20, 1, fast, 300))
             else:

@@ -6,9 +6,12 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 import httpx
 import pytest
@@ -33,13 +36,16 @@ class Sandbox:
     record: Path
     process: subprocess.Popen[bytes]
 
-    def calls(self) -> list[dict[str, object]]:
-        return httpx.get(f"{self.url}/sandbox/calls").json()  # type: ignore[no-any-return]
+    def calls(self) -> list[dict[str, Any]]:
+        """The calls accepted: JSON objects (`body`, `messageId`, `endpoint`, `locationId`)."""
+        calls: list[dict[str, Any]] = httpx.get(f"{self.url}/sandbox/calls").json()
+        return calls
 
-    def stats(self) -> dict[str, object]:
-        return httpx.get(f"{self.url}/sandbox/stats").json()  # type: ignore[no-any-return]
+    def stats(self) -> dict[str, Any]:
+        stats: dict[str, Any] = httpx.get(f"{self.url}/sandbox/stats").json()
+        return stats
 
-    def recorded(self) -> list[dict[str, object]]:
+    def recorded(self) -> list[dict[str, Any]]:
         if not self.record.exists():
             return []
         return [json.loads(line) for line in self.record.read_text().splitlines() if line]
@@ -106,6 +112,48 @@ def run_cli(
         timeout=timeout,
     )
     return Ran(proc.returncode, proc.stdout, proc.stderr, results)
+
+
+def wait_until(
+    condition: Callable[[], bool],
+    what: str,
+    *,
+    proc: subprocess.Popen[Any] | None = None,
+    timeout: float = 120,
+) -> bool:
+    """Poll `condition` until it holds (True), or until `proc` has ended (False: the caller
+    checks what it left); fail the test, naming `what`, when `timeout` passes first. Tests act
+    on what a process does, not on the clock, and a wait that runs out says so."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc is not None and proc.poll() is not None:
+            return condition()
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {timeout:.0f} s for {what}")
+        time.sleep(0.01)
+    return True
+
+
+class Lines:
+    """A process's stream read line by line in a thread: a test can wait for a line the
+    process prints while it runs, without blocking on the pipe."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.lines.append(line)
+
+    def has(self, text: str) -> bool:
+        return any(text in line for line in list(self.lines))
+
+    def text(self) -> str:
+        """Everything, once the stream is closed (the process ended)."""
+        self._thread.join(timeout=60)
+        return "".join(self.lines)
 
 
 def contacts_of(calls: Path) -> Path:

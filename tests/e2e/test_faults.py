@@ -15,7 +15,16 @@ from pathlib import Path
 import pytest
 
 from importer.state.results import SETTLED_ABSENT, SETTLED_FOUND, UNREADABLE
-from tests.e2e.conftest import CLI, Ran, Sandbox, cli_env, make_calls, run_cli
+from tests.e2e.conftest import (
+    CLI,
+    Lines,
+    Ran,
+    Sandbox,
+    cli_env,
+    make_calls,
+    run_cli,
+    wait_until,
+)
 
 
 def _start_run(data: Path, results: Path, box: Sandbox, *options: str) -> subprocess.Popen[str]:
@@ -38,12 +47,10 @@ def _start_run(data: Path, results: Path, box: Sandbox, *options: str) -> subpro
     )
 
 
-def _wait_for_calls(box: Sandbox, proc: subprocess.Popen[str], count: int) -> None:
-    """Until the sandbox holds `count` calls (or the run ended, or a minute passed): acting
-    mid-send by the calls, not by the clock, since start-up time varies with the machine."""
-    deadline = time.monotonic() + 60
-    while proc.poll() is None and len(box.calls()) < count and time.monotonic() < deadline:
-        time.sleep(0.01)
+def _wait_for_calls(box: Sandbox, proc: subprocess.Popen[str], count: int) -> bool:
+    """Until the sandbox holds `count` calls (True) or the run ended (False): acting mid-send
+    by the calls, not by the clock, since start-up time varies with the machine."""
+    return wait_until(lambda: len(box.calls()) >= count, f"{count} calls in the sandbox", proc=proc)
 
 
 def _in_flight(journal: Path) -> int:
@@ -99,7 +106,7 @@ def test_kill_9_at_random_moments_loses_nothing_posts_nothing_twice_and_settles_
     final = run_cli(data, results, box, *options)
     rows = final.rows()
     outcomes = Counter(r["outcome"] for r in rows)
-    arrived = Counter(c["body"]["altId"] for c in box.calls())  # type: ignore[index]
+    arrived = Counter(c["body"]["altId"] for c in box.calls())
     print(
         f"{altid}: kills={kills} uncertain before settling (in flight at the kills)="
         f"{caught_in_flight} outcomes after={dict(outcomes)} settled={dict(_settled(rows))}"
@@ -111,7 +118,7 @@ def test_kill_9_at_random_moments_loses_nothing_posts_nothing_twice_and_settles_
     assert outcomes == {"invalid": 24, "created": 276}, "every valid row created, none uncertain"
     assert max(arrived.values()) == 1, "a call was posted twice"
     assert set(arrived) == {r["alt_id"] for r in rows if r["outcome"] == "created"}
-    by_alt = {c["body"]["altId"]: c["messageId"] for c in box.calls()}  # type: ignore[index]
+    by_alt = {c["body"]["altId"]: c["messageId"] for c in box.calls()}
     assert all(by_alt[r["alt_id"]] == r["message_id"] for r in rows if r["outcome"] == "created")
     assert final.code == 1  # the invalid rows
 
@@ -123,8 +130,8 @@ def test_lost_answers_and_server_faults_are_read_back_and_settled(
     box = sandbox("--drop-rate", "0.1", "--fail-rate", "0.15", "--seed", "9", seed=data)
     ran = run_cli(data, tmp_path / "out.csv", box, "--rate", "2000/1s", "--max-attempts", "6")
     rows = ran.rows()
-    arrived = Counter(c["body"]["altId"] for c in box.calls())  # type: ignore[index]
-    message_ids = {c["body"]["altId"]: c["messageId"] for c in box.calls()}  # type: ignore[index]
+    arrived = Counter(c["body"]["altId"] for c in box.calls())
+    message_ids = {c["body"]["altId"]: c["messageId"] for c in box.calls()}
     outcomes = Counter(r["outcome"] for r in rows)
     settled = _settled(rows)
     print(f"dropped={box.stats()['dropped']} outcomes={dict(outcomes)} settled={dict(settled)}")
@@ -136,10 +143,16 @@ def test_lost_answers_and_server_faults_are_read_back_and_settled(
             assert message_ids[r["alt_id"]] == r["message_id"]
         else:
             assert r["outcome"] == "failed" and r["alt_id"] not in arrived
-    # A re-run sends only what failed.
-    before = len(box.calls())
-    run_cli(data, tmp_path / "out.csv", box, "--rate", "2000/1s")
-    assert len(box.calls()) - before <= outcomes["failed"]
+    # A re-run sends what failed, each once, and nothing that was created: exactly the calls of
+    # the rows it turns from failed into created arrive.
+    failed = {r["alt_id"] for r in rows if r["outcome"] == "failed"}
+    again = run_cli(data, tmp_path / "out.csv", box, "--rate", "2000/1s")
+    resent = Counter(c["body"]["altId"] for c in box.calls()) - arrived
+    now_created = {r["alt_id"] for r in again.rows() if r["outcome"] == "created"}
+    assert len(again.rows()) == 150
+    assert now_created >= {r["alt_id"] for r in rows if r["outcome"] == "created"}
+    assert set(resent) == failed & now_created
+    assert sum(resent.values()) == len(failed & now_created)
 
 
 def test_when_the_messages_cannot_be_read_uncertain_rows_stay_and_are_not_sent(
@@ -157,7 +170,7 @@ def test_when_the_messages_cannot_be_read_uncertain_rows_stay_and_are_not_sent(
         "created": 60 - len(uncertain),
         "uncertain": len(uncertain),
     }
-    arrived = Counter(c["body"]["altId"] for c in box.calls())  # type: ignore[index]
+    arrived = Counter(c["body"]["altId"] for c in box.calls())
     assert max(arrived.values()) == 1
     # Every uncertain row was in fact created (its answer was dropped): none is sent again.
     assert all(arrived[r["alt_id"]] == 1 for r in uncertain)
@@ -188,7 +201,7 @@ def test_ctrl_c_stops_cleanly_writes_results_and_resumes(
     box = sandbox("--latency-ms", "20", seed=data)
     results = tmp_path / "out.csv"
     proc = _start_run(data, results, box, "--rate", "50/1s", "--concurrency", "4")
-    _wait_for_calls(box, proc, 10)
+    assert _wait_for_calls(box, proc, 10), "the run ended before 10 calls"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 3, err
@@ -203,6 +216,46 @@ def test_ctrl_c_stops_cleanly_writes_results_and_resumes(
     assert final.code == 0
     assert Counter(r["outcome"] for r in final.rows()) == {"created": 200}
     assert len(box.calls()) == 200
+
+
+@pytest.mark.parametrize("stop", ["daily cap", "ctrl-c", "refused token"])
+def test_a_stop_in_an_early_chunk_writes_every_later_row_once_as_pending(
+    tmp_path: Path, sandbox: Callable[..., Sandbox], stop: str
+) -> None:
+    """40 rows in chunks of 5, sent one at a time (in order): the run stops in an early chunk,
+    and every row after the stop, those of the chunks not yet read included, is pending."""
+    data = make_calls(tmp_path / "c.csv", 40)
+    results = tmp_path / "out.csv"
+    options = ("--chunk-size", "5", "--concurrency", "1")
+    if stop == "ctrl-c":
+        box = sandbox("--latency-ms", "20", seed=data)
+        proc = _start_run(data, results, box, "--rate", "5/1s", *options)
+        assert _wait_for_calls(box, proc, 7), "the run ended before 7 calls"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        ran = Ran(proc.returncode, out, err, results)
+        reason = "interrupted"
+    elif stop == "daily cap":
+        box = sandbox("--daily", "12", seed=data)
+        ran = run_cli(data, results, box, "--rate", "1000/1s", *options)
+        reason = "the daily limit is reached; re-run after it resets"
+    else:
+        box = sandbox(seed=data)
+        ran = run_cli(data, results, box, "--rate", "1000/1s", *options, token="not-its-token")
+        reason = "the API refused the token for the outbound call (HTTP 401"
+    assert ran.code == 3, ran.stdout + ran.stderr
+    assert f"stopped early: {reason}" in ran.stdout
+    rows = ran.rows()
+    assert [int(r["row"]) for r in rows] == list(range(1, 41)), "a row lost or written twice"
+    sent = len(box.calls())
+    if stop == "ctrl-c":
+        assert 7 <= sent <= 30, sent  # stopped in an early chunk: whole chunks left after it
+    else:
+        assert sent == {"daily cap": 12, "refused token": 0}[stop]
+    assert [r["outcome"] for r in rows] == ["created"] * sent + ["pending"] * (40 - sent)
+    arrived = Counter(c["body"]["altId"] for c in box.calls())
+    assert arrived == Counter(r["alt_id"] for r in rows[:sent])
+    assert all(r["error"].startswith(f"not sent: {reason}") for r in rows[sent:])
 
 
 def test_rerun_after_editing_rows_sends_only_the_corrected_rows(
@@ -227,18 +280,26 @@ def test_wait_daily_waits_at_the_cap_instead_of_stopping_and_ctrl_c_still_ends_i
     results = tmp_path / "out.csv"
     started = datetime.now(UTC)
     proc = _start_run(data, results, box, "--rate", "1000/1s", "--concurrency", "1", "--wait-daily")
-    _wait_for_calls(box, proc, 5)
-    time.sleep(2)
-    # Waiting for the reset (00:00 UTC), not exiting with 3 and not sending past the cap.
-    assert proc.poll() is None
-    assert len(box.calls()) == 5
+    assert proc.stderr is not None and proc.stdout is not None
+    said = Lines(proc.stderr)
+    waiting = "daily limit reached: waiting until"
+    # Waiting for the reset (00:00 UTC) as it says, not exiting with 3: alive after saying so.
+    assert wait_until(lambda: said.has(waiting), "the run to say it waits", proc=proc), (
+        proc.stdout.read() + said.text()
+    )
+    assert proc.poll() is None, "the run said it waits, then ended by itself"
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    out = proc.stdout.read()
+    proc.wait(timeout=60)
+    err = said.text()
     assert proc.returncode == 3, err
     assert "Traceback" not in err
-    waiting = re.search(r"daily limit reached: waiting until (\S+ \S+) UTC", out + err)
-    assert waiting, out + err
-    reset = datetime.strptime(waiting.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+    # Not a request past the cap (refused or not), neither before the line nor while it waited.
+    assert len(box.calls()) == 5
+    assert sum(box.stats()["answers"].values()) == 5
+    line = re.search(r"daily limit reached: waiting until (\S+ \S+) UTC", err)
+    assert line, out + err
+    reset = datetime.strptime(line.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
     assert (reset.hour, reset.minute) == (0, 0)
     assert started < reset <= datetime.now(UTC) + timedelta(days=1)
     assert "stopped early: interrupted" in out
@@ -266,7 +327,7 @@ def test_reconcile_settles_uncertain_rows_without_sending_and_the_next_run_sends
     )
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert len(box.calls()) == sent, "reconcile posted a call"
-    by_alt = {c["body"]["altId"]: c["messageId"] for c in box.calls()}  # type: ignore[index]
+    by_alt = {c["body"]["altId"]: c["messageId"] for c in box.calls()}
     rows = Ran(0, "", "", results).rows()
     settled = Counter(r["outcome"] for r in rows if r["alt_id"] in uncertain)
     print(f"uncertain before={len(uncertain)} after reconcile={dict(settled)}")
@@ -279,5 +340,5 @@ def test_reconcile_settles_uncertain_rows_without_sending_and_the_next_run_sends
             assert r["alt_id"] not in by_alt
     final = run_cli(data, results, box, *options)
     assert Counter(r["outcome"] for r in final.rows()) == {"created": 80}
-    arrived = Counter(c["body"]["altId"] for c in box.calls())  # type: ignore[index]
+    arrived = Counter(c["body"]["altId"] for c in box.calls())
     assert len(arrived) == 80 and max(arrived.values()) == 1

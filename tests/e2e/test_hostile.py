@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +21,7 @@ HEADER = "conversation_id,to,from,date,status,alt_id\n"
 
 def cli(
     *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 60
-):
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*CLI, *args],
         env=env or cli_env(),
@@ -66,7 +65,7 @@ def test_two_runs_started_together_on_one_results_file_exactly_one_proceeds(
     loser = next(err.decode() for code, (_, err) in finished if code == 2)
     winner = next(p.pid for p, (code, _) in zip(runs, finished, strict=True) if code == 0)
     assert f"another run (process {winner}) is writing {results}" in one_line(loser)
-    arrived = Counter(c["body"]["altId"] for c in box.calls())  # type: ignore[index]
+    arrived = Counter(c["body"]["altId"] for c in box.calls())
     assert len(arrived) == 600 and max(arrived.values()) == 1
     assert Counter(r["outcome"] for r in rows_of(results)) == {"created": 600}
 
@@ -163,7 +162,7 @@ def test_dates_out_of_range_or_badly_zoned_are_invalid_and_the_rest_posted_exact
         data, tmp_path / "out.csv", box, "--timezone", "America/New_York", "--chunk-size", "3"
     )
     assert ran.code == 1, ran.stderr
-    posted = {c["body"]["altId"]: c["body"]["date"] for c in box.calls()}  # type: ignore[index]
+    posted = {c["body"]["altId"]: c["body"]["date"] for c in box.calls()}
     for i, (row, expected) in enumerate(zip(ran.rows(), cells.values(), strict=True)):
         if expected.startswith("date:"):
             assert row["outcome"] == "invalid" and row["error"].startswith(expected), row
@@ -267,11 +266,9 @@ def test_only_regular_files_are_read(tmp_path: Path, kind: str) -> None:
     if kind == "fifo":
         path = tmp_path / "pipe.csv"
         os.mkfifo(path)
-    started = time.monotonic()
-    ran = cli("validate", str(path), "--out", str(tmp_path / "v.csv"), timeout=30)
+    ran = cli("validate", str(path), "--out", str(tmp_path / "v.csv"))  # a hang: the timeout
     assert ran.returncode == 2
     assert one_line(ran.stderr).endswith("is not a regular file (a device, FIFO or socket)")
-    assert time.monotonic() - started < 20
 
 
 def test_a_line_over_the_bound_is_one_invalid_row_read_in_bounded_memory(tmp_path: Path) -> None:
@@ -328,10 +325,14 @@ def test_report_of_an_empty_results_file_says_there_are_no_rows(tmp_path: Path) 
 def test_report_shows_unknown_outcomes_so_the_shares_add_up(tmp_path: Path) -> None:
     good = "1,created,m1,c1,201,1,,a1,+15037081210,+15037081211,completed,2025-03-10T10:00:00.000Z"
     garbage = "2,lost-in-space,,,,,,,,,,"
-    ran = cli("report", str(_results(tmp_path / "r.csv", [good, garbage])))
+    results = _results(tmp_path / "r.csv", [good, garbage])
+    ran = cli("report", str(results))
+    assert ran.returncode == 0, ran.stderr
     assert re.search(r"created +1  50.0%", ran.stdout)
     assert re.search(r"'lost-in-space' +1  50.0%", ran.stdout), ran.stdout
-    assert "was" in ran.stdout and "edited" in ran.stdout
+    assert ran.stdout.splitlines()[-1] == (
+        f"some rows have an outcome this tool never writes: was {results} edited?"
+    )
 
 
 def test_a_value_holding_a_semicolon_is_one_reason(tmp_path: Path) -> None:

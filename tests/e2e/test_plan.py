@@ -14,6 +14,7 @@ from tests.e2e.conftest import CLI, Sandbox, cli_env
 
 LOCATIONS = 4
 CALLS = 25
+NAMES = {f"loc{loc}" for loc in range(LOCATIONS)}
 
 
 def write_plan(tmp_path: Path) -> tuple[Path, Path, Path]:
@@ -92,8 +93,8 @@ def test_a_refused_token_and_a_daily_cap_stop_only_their_locations(
     calls = box.calls()
     assert Counter(c["locationId"] for c in calls) == {"loc0": 25, "loc2": 10, "loc3": 25}
     for call in calls:  # each location's own --timezone (America/Chicago: UTC-5 in April)
-        i = int(call["body"]["altId"].split("-")[1])  # type: ignore[index]
-        assert call["body"]["date"] == f"2025-04-0{i % 9 + 1}T15:00:00.000Z"  # type: ignore[index]
+        i = int(call["body"]["altId"].split("-")[1])
+        assert call["body"]["date"] == f"2025-04-0{i % 9 + 1}T15:00:00.000Z"
     index = tmp_path / "plan.index.html"
     page = index.read_text()
     for loc in range(4):
@@ -126,15 +127,35 @@ def test_shards_split_the_plan_with_nothing_shared_but_the_plan(
         )
         for k in range(2)
     ]
-    outputs = [p.communicate(timeout=300)[0] for p in shards]
-    assert "loc0" in outputs[0] and "loc2" in outputs[0] and "loc1" not in outputs[0]
-    assert "loc1" in outputs[1] and "loc3" in outputs[1] and "loc0" not in outputs[1]
-    assert Counter(c["locationId"] for c in box.calls()) == {
+    outputs = [p.communicate(timeout=300) for p in shards]
+    # Shard 0 holds location 2, stopped at its daily cap (3); shard 1's locations all finish.
+    assert [p.returncode for p in shards] == [3, 0], outputs
+    # Each shard's table: its own locations only, each with its exit code.
+    tables = [
+        {c[0]: c[9] for c in map(str.split, out.splitlines()) if c and c[0] in NAMES}
+        for out, _ in outputs
+    ]
+    assert tables == [{"loc0": "0", "loc2": "3"}, {"loc1": "0", "loc3": "0"}]
+    out = tmp_path / "out"
+    outcomes = {loc: Counter(r["outcome"] for r in rows(out / f"res{loc}.csv")) for loc in range(4)}
+    assert outcomes == {
+        0: {"created": 25},
+        1: {"created": 25},
+        2: {"created": 10, "pending": 15},
+        3: {"created": 25},
+    }
+    calls = box.calls()
+    assert Counter(c["locationId"] for c in calls) == {
         "loc0": 25,
         "loc1": 25,
         "loc2": 10,
         "loc3": 25,
     }
+    message_ids = {c["messageId"] for c in calls}
+    for loc in range(4):
+        created = [r for r in rows(out / f"res{loc}.csv") if r["outcome"] == "created"]
+        assert {r["message_id"] for r in created} <= message_ids
+        assert [int(r["row"]) for r in rows(out / f"res{loc}.csv")] == list(range(1, CALLS + 1))
 
 
 def test_a_plan_that_names_a_missing_column_or_token_says_so(tmp_path: Path) -> None:

@@ -7,12 +7,12 @@ import csv
 import random
 import signal
 import subprocess
-import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from tests.e2e.conftest import CLI, Sandbox, cli_env, run_cli
+from tests.e2e.conftest import CLI, Sandbox, cli_env, run_cli, wait_until
 
 LOCATION = "loc-test"
 OURS = "+15037081210"
@@ -93,14 +93,14 @@ def test_every_number_is_looked_up_once_and_its_rows_land_in_its_contacts_conver
     assert len(calls) == 72
     for call in calls:
         body = call["body"]
-        row = next(r for r in rows if r["alt_id"] == body["altId"])  # type: ignore[index]
-        assert body["conversationId"] == row["conversation_id"]  # type: ignore[index]
+        row = next(r for r in rows if r["alt_id"] == body["altId"])
+        assert body["conversationId"] == row["conversation_id"]
     # A re-run looks up only what was unmatched; nothing found before costs a request again.
     before = box.stats()["requests"]
     again = run_cli(export, tmp_path / "out.csv", box, *options())
     after = box.stats()["requests"]
-    assert after.get("contact search", 0) - before.get("contact search", 0) == 3  # type: ignore[union-attr]
-    assert after.get("conversation search") == before.get("conversation search")  # type: ignore[union-attr]
+    assert after.get("contact search", 0) - before.get("contact search", 0) == 3
+    assert after.get("conversation search") == before.get("conversation search")
     assert Counter(r["outcome"] for r in again.rows()) == {"created": 72, "unmatched": 24}
     assert len(box.calls()) == 72
 
@@ -117,9 +117,9 @@ def test_create_contacts_makes_each_unknown_number_a_contact_once(
     assert Counter(r["outcome"] for r in ran.rows()) == {"created": 96}
     stats = box.stats()
     assert stats["contacts_created"] == 3
-    assert stats["requests"]["contact upsert"] == 3  # type: ignore[index]
-    assert len(stats["conversations_created"]) == 6  # 3 without one, 3 new contacts  # type: ignore[arg-type]
-    assert all(n == 1 for n in stats["conversations_created"].values())  # type: ignore[union-attr]
+    assert stats["requests"]["contact upsert"] == 3
+    assert len(stats["conversations_created"]) == 6  # 3 without one, 3 new contacts
+    assert all(n == 1 for n in stats["conversations_created"].values())
     made = {c["phone"]: c for c in subprocess_json(box, "/sandbox/contacts")}
     for number, kind in kinds.items():
         if kind == "unknown":
@@ -127,10 +127,11 @@ def test_create_contacts_makes_each_unknown_number_a_contact_once(
             assert made[number]["contactName"] == f"Name {number[-2:]}"
 
 
-def subprocess_json(box: Sandbox, path: str) -> list[dict[str, str]]:
+def subprocess_json(box: Sandbox, path: str) -> list[dict[str, Any]]:
     import httpx
 
-    return httpx.get(f"{box.url}{path}").json()  # type: ignore[no-any-return]
+    found: list[dict[str, Any]] = httpx.get(f"{box.url}{path}").json()
+    return found
 
 
 def test_kill_9_mid_resolve_then_a_rerun_creates_no_conversation_twice(
@@ -146,15 +147,11 @@ def test_kill_9_mid_resolve_then_a_rerun_creates_no_conversation_twice(
         proc = subprocess.Popen(
             command, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        deadline = time.monotonic() + 60
-        while proc.poll() is None and time.monotonic() < deadline:
-            looked = sum(
-                box.stats()["requests"].get(k, 0)
-                for k in ("contact search", "contact upsert", "conversation create")
-            )  # type: ignore[union-attr]
-            if looked >= threshold:
-                break
-            time.sleep(0.01)
+        wait_until(
+            lambda: looked(box) >= threshold,  # noqa: B023 (called before the loop goes on)
+            f"{threshold} lookups in the sandbox",
+            proc=proc,
+        )
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
@@ -167,19 +164,26 @@ def test_kill_9_mid_resolve_then_a_rerun_creates_no_conversation_twice(
     stats = box.stats()
     assert all(n == 1 for n in stats["conversations_created"].values()), (
         "a conversation created twice"
-    )  # type: ignore[union-attr]
+    )
     assert stats["contacts_created"] == 3
     searches = stats["searches"]
     # A search whose answer came back after the kill is made again (a GET: harmless); at most
     # one per request in flight at each kill.
-    assert all(1 <= searches[n] <= 2 for n in kinds)  # type: ignore[index]
-    assert sum(searches[n] - 1 for n in kinds) <= 4 * kills  # type: ignore[index]
+    assert all(1 <= searches[n] <= 2 for n in kinds)
+    assert sum(searches[n] - 1 for n in kinds) <= 4 * kills
     conversations = defaultdict(set)
     for r in rows:
         conversations[r["to"]].add(r["conversation_id"])
     assert all(len(c) == 1 for c in conversations.values())
-    arrived = Counter(c["body"]["altId"] for c in box.calls())  # type: ignore[index]
+    arrived = Counter(c["body"]["altId"] for c in box.calls())
     assert len(arrived) == 120 and max(arrived.values()) == 1
+
+
+def looked(box: Sandbox) -> int:
+    """Lookups the sandbox has answered: contact searches and upserts, conversation creates."""
+    requests: dict[str, int] = box.stats()["requests"]
+    kinds = ("contact search", "contact upsert", "conversation create")
+    return sum(requests.get(kind, 0) for kind in kinds)
 
 
 def test_without_a_location_an_export_without_ids_stops_before_anything(
@@ -245,5 +249,5 @@ def test_the_preflight_resolves_every_number_and_the_run_reuses_it(
     assert Counter(r["outcome"] for r in ran.rows()) == {"created": 72, "unmatched": 24}
     after = box.stats()["requests"]
     # The run searched again only the unknown numbers; conversation-less contacts only created.
-    assert after["contact search"] - searched["contact search"] == 3  # type: ignore[index]
-    assert after["conversation create"] == 3  # type: ignore[index]
+    assert after["contact search"] - searched["contact search"] == 3
+    assert after["conversation create"] == 3

@@ -12,22 +12,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from importer.read import arrow_text
-from schemas.text import SPACE_CLASS
+from schemas.text import SPACE_CLASS, WHITESPACE
 
 # Text with every kind of whitespace Python knows and the characters around it.
 spaced_text = st.text(
-    alphabet=st.one_of(st.sampled_from(arrow_text.WHITESPACE), st.characters(), st.just("a")),
+    alphabet=st.one_of(st.sampled_from(WHITESPACE), st.characters(), st.just("a")),
     max_size=12,
 )
 
 
 def test_whitespace_is_exactly_what_python_strips() -> None:
     everything = (chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
-    assert {c for c in everything if c.isspace()} == set(arrow_text.WHITESPACE)
+    assert {c for c in everything if c.isspace()} == set(WHITESPACE)
 
 
 def test_the_space_class_means_the_same_in_python_and_in_re2() -> None:
-    probe = [*arrow_text.WHITESPACE, "a", "0", "\u200b", "\ufeff", "\u00ad"]
+    probe = [*WHITESPACE, "a", "0", "\u200b", "\ufeff", "\u00ad"]
     pattern = f"^[{SPACE_CLASS}]$"
     in_re2 = arrow_text.searches(pa.array(probe), pattern).to_pylist()
     assert in_re2 == [re.match(pattern, c) is not None for c in probe]

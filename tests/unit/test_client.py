@@ -122,8 +122,8 @@ def test_client_sends_the_specs_headers_and_reads_limits() -> None:
     assert request.headers["Version"] == API_VERSION
     assert request.headers["Content-Type"] == "application/json"
     assert json.loads(request.content) == body
-    assert answer.verdict is Verdict.CREATED  # type: ignore[attr-defined]
-    assert answer.limits == Limits(remaining=99, daily_remaining=1999)  # type: ignore[attr-defined]
+    assert answer.verdict is Verdict.CREATED
+    assert answer.limits == Limits(remaining=99, daily_remaining=1999)
 
 
 def test_secret_never_prints() -> None:

@@ -12,11 +12,12 @@ from importer.read import phone_rules
 
 CODES = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
 # Example numbers of every type in every region: mostly valid, the hard case to agree on.
-EXAMPLES = [
-    (number.country_code, phonenumbers.national_significant_number(number))
+EXAMPLES: list[tuple[int, str]] = [
+    (code, phonenumbers.national_significant_number(number))
     for region in sorted(phonenumbers.SUPPORTED_REGIONS)
     for kind in range(12)
     if (number := phonenumbers.example_number_for_type(region, kind)) is not None
+    and (code := number.country_code) is not None
 ] + [
     (code, phonenumbers.national_significant_number(number))
     for code in sorted(phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS)

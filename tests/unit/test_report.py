@@ -90,8 +90,8 @@ def results_file(tmp_path: Path) -> Path:
     ]
     path = tmp_path / "results.csv"
     writer = CsvAppender(path, RESULT_COLUMNS)
-    rows = [(*row, "outbound", "") for row in rows]  # direction, contact_id
-    writer.append(pd.DataFrame(rows, columns=list(RESULT_COLUMNS)))
+    lines = [(*row, "outbound", "") for row in rows]  # direction, contact_id
+    writer.append(pd.DataFrame(lines, columns=list(RESULT_COLUMNS)))
     writer.close()
     return path
 
