@@ -58,7 +58,7 @@ def one_line(stderr: str) -> str:
 
 
 def conversations_of(box: Sandbox) -> Counter[str]:
-    return Counter(str(c["body"]["conversationId"]) for c in box.calls())  # type: ignore[index]
+    return Counter(str(c["body"]["conversationId"]) for c in box.calls())
 
 
 # 3. The business's own line is never a customer ------------------------------------------------
@@ -95,7 +95,7 @@ def test_a_customer_number_that_is_the_business_line_is_invalid_and_never_looked
     assert conversations_of(box) == {BOB_CONVERSATION: 1}
     stats = box.stats()
     assert stats["searches"] == {BOB: 1}, "the business's number is never looked up"
-    assert stats["contacts_created"] == 0 and stats["answers"].get("422") is None  # type: ignore[union-attr]
+    assert stats["contacts_created"] == 0 and stats["answers"].get("422") is None
     assert data.read_bytes() == before
 
 
@@ -138,7 +138,7 @@ def test_a_remembered_conversation_that_no_longer_exists_is_looked_up_again_once
     assert rows[1]["error"] == f"conversation {ANN_CONVERSATION} no longer existed; looked up again"
     assert conversations_of(box) == {ANN_CONVERSATION: 1, new: 1}
     stats = box.stats()
-    assert stats["answers"]["422"] == 1  # type: ignore[index]
+    assert stats["answers"]["422"] == 1
     assert stats["searches"] == {ANN: 2}, "looked up once at first, and once again"
     assert stats["conversations_created"] == {ANN_CONTACT: 1}
     # The new conversation is remembered: a re-run spends nothing.
@@ -194,10 +194,10 @@ def test_ids_that_contradict_the_number_make_the_row_invalid_naming_both(
     )
     assert conversations_of(box) == {ANN_CONVERSATION: 2}, "nothing in Bob's conversation"
     stats = box.stats()
-    assert stats["answers"].get("422") is None, "stopped here, not by the API"  # type: ignore[union-attr]
+    assert stats["answers"].get("422") is None, "stopped here, not by the API"
     # The cost, as the README says: a search by id per distinct conversation the file gives,
     # and a contact search per number whose conversation's phone is not the number.
-    assert stats["requests"]["conversation search"] == 3  # type: ignore[index]
+    assert stats["requests"]["conversation search"] == 3
     assert stats["searches"] == {ANN: 1}
     # A re-run asks nothing again: what was found is in the journal.
     spent = stats["daily_used"]
@@ -312,7 +312,7 @@ def test_a_ringcentral_row_whose_time_is_empty_is_invalid_not_midnight(
         " guess (Mon 10/06/2025)"
     )
     calls = box.calls()
-    assert [c["body"]["date"] for c in calls] == ["2025-10-06T15:31:00.000Z"]  # type: ignore[index]
+    assert [c["body"]["date"] for c in calls] == ["2025-10-06T15:31:00.000Z"]
     assert conversations_of(box) == {ANN_CONVERSATION: 1}
     assert data.read_bytes() == before
 
@@ -338,7 +338,7 @@ def test_a_ringcentral_export_without_a_time_column_says_midnight_once(
         "read as a RingCentral call log (preset ringcentral); it has no Time column: every date"
         " without a time is taken as midnight"
     )
-    dates = sorted(c["body"]["date"] for c in box.calls())  # type: ignore[index]
+    dates = sorted(c["body"]["date"] for c in box.calls())
     assert dates == ["2025-10-06T07:00:00.000Z", "2025-10-07T07:00:00.000Z"]
 
 
@@ -376,6 +376,6 @@ def test_asterisk_s_is_the_pbx_side_never_a_customer(
         " whom extension 201 called (s)"
     )
     inbound = next(c for c in box.calls() if c["endpoint"] == "inbound")
-    assert inbound["body"]["call"] == {"to": OURS, "from": ANN, "status": "completed"}  # type: ignore[index]
+    assert inbound["body"]["call"] == {"to": OURS, "from": ANN, "status": "completed"}
     assert conversations_of(box) == {ANN_CONVERSATION: 1, BOB_CONVERSATION: 1}
     assert data.read_bytes() == before
