@@ -2,12 +2,18 @@
 
 A call is uncertain when its request may have been processed but no answer said so (a lost
 connection, a 500/502/504, a kill mid-request). Its conversation's call messages are read,
-newest first, and it is found by its `altId` (every call is posted with one), or, where the
-API returns none, by the same date to the second, direction, numbers and status, among the
-messages no other call of the journal is known to have made. Found: `created`, with the API's
-message ID. Every page read (or every page newer than the call, when the order shows it) and
-not found: `pending`, to send. A page that cannot be read: still `uncertain`, with why. One
-read of a conversation serves all its uncertain calls; each settled call is committed at once.
+newest first, and each message is compared with the whole call: its `altId` (unique per call
+in a journal, see `Journal.plan`) where the API returns one, its date to the second (required
+where there is no altId), direction, numbers and status wherever the message shows them.
+A message some call of the journal was created or settled with is never another's.
+
+Settling matches one message to one call and never guesses: a call that exactly one message
+fits, and that message fits no other uncertain call of the journal, is `created` with that
+message's ID. No message fits, the conversation read past the call's date (or to its end):
+`pending`, to send. Several messages fit it, or its one message fits another uncertain call
+too (the API returned no altId to tell them apart): still `uncertain`, saying how many fit.
+A page that cannot be read: still `uncertain`, with why. One read of a conversation serves
+all its uncertain calls; its calls are committed to the journal as soon as it is read.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from typing import Any, Final
 from importer.api.client import Verdict, request
 from importer.api.session import ApiSession
 from importer.state.journal import InDoubt, Journal
-from importer.state.results import SETTLED_ABSENT, SETTLED_FOUND, UNREADABLE
+from importer.state.results import AMBIGUOUS, SETTLED_ABSENT, SETTLED_FOUND, UNREADABLE
 
 # A call answered 5xx was processed (or not) by the time the answer came; one whose connection
 # broke may still be in the API's hands. Calls are read back only this long after sending.
@@ -60,7 +66,7 @@ class _Call:
     doubt: InDoubt
     conversation: str  # the journal's column, else the body's (the column came later)
     alt_id: str
-    date: str
+    date: str  # to the second, UTC
     direction: str
     to: str
     from_: str
@@ -70,16 +76,21 @@ class _Call:
     def of(cls, doubt: InDoubt) -> _Call:
         body: dict[str, Any] = json.loads(doubt.body) if doubt.body else {}
         call = body.get("call") or {}
+        date = str(body.get("date", ""))
         return cls(
             doubt,
             doubt.conversation_id or str(body.get("conversationId", "")),
             str(body.get("altId", "")),
-            str(body.get("date", "")),
+            _second(date) if date else "",
             str(body.get("direction", "outbound")),
             str(call.get("to", "")),
             str(call.get("from", "")),
             str(call.get("status", "")),
         )
+
+    @property
+    def fingerprint(self) -> str:
+        return self.doubt.fingerprint
 
 
 class Settler:
@@ -88,7 +99,9 @@ class Settler:
         self._journal = journal
 
     async def settle(self, doubts: Iterable[InDoubt]) -> tuple[dict[str, Settled], SettleCounts]:
-        """Settle `doubts`, conversation by conversation; the journal records each call."""
+        """Settle `doubts`, conversation by conversation; the journal records each call as soon
+        as its conversation is read (a kill mid-way keeps what was settled)."""
+        self._journal.flush()  # the calls just answered: their messages are claimed
         by_conversation: dict[str, list[_Call]] = {}
         settled: dict[str, Settled] = {}
         for doubt in doubts:
@@ -100,6 +113,7 @@ class Settler:
                 )
                 continue
             by_conversation.setdefault(call.conversation, []).append(call)
+        self._record(settled)
         counts = SettleCounts()
         if by_conversation:
             youngest = max(c.doubt.sent_at for calls in by_conversation.values() for c in calls)
@@ -111,24 +125,35 @@ class Settler:
         async def one(conversation: str, calls: list[_Call]) -> None:
             async with gate:
                 found, reads = await self._conversation(conversation, calls)
+                self._record(found)
             counts.reads += reads
             settled.update(found)
 
         await asyncio.gather(*(one(c, calls) for c, calls in by_conversation.items()))
-        for fingerprint, result in settled.items():
+        for result in settled.values():
             counts.outcomes[result.outcome] += 1
-            self._journal.settle(fingerprint, result.outcome, result.message_id, result.error)
         return settled, counts
+
+    def _record(self, found: dict[str, Settled]) -> None:
+        for fingerprint, result in found.items():
+            self._journal.settle(fingerprint, result.outcome, result.message_id, result.error)
 
     async def _conversation(
         self, conversation: str, calls: list[_Call]
     ) -> tuple[dict[str, Settled], int]:
-        left = {c.doubt.fingerprint: c for c in calls}
-        found: dict[str, Settled] = {}
-        taken = self._journal.known_message_ids(conversation)
-        oldest = min((c.date for c in calls if c.date), default="")
-        last_id, reads, newest_first, previous = "", 0, True, ""
-        while left and reads < MAX_PAGES:
+        """Read the conversation's call messages (newest first, until a page is older than
+        every call here, or to the end) and decide each call: see the module's docstring."""
+        mine = {c.fingerprint: c for c in calls}
+        claimed, in_doubt = self._journal.in_conversation(conversation)
+        everyone = [
+            *calls,
+            *(_Call.of(d) for d in in_doubt if d.fingerprint not in mine and d.body),
+        ]
+        fits: dict[str, list[_Call]] = {}  # a message that fits a call here -> every call it fits
+        oldest = "" if any(not c.date for c in calls) else min(c.date for c in calls)
+        last_id, reads, newest_first, previous, ended = "", 0, True, "", False
+        why = f"not found in the first {MAX_PAGES} pages"
+        while reads < MAX_PAGES:
             params = {"type": "TYPE_CALL"}
             if last_id:
                 params["lastMessageId"] = last_id
@@ -137,41 +162,72 @@ class Settler:
             )
             reads += 1
             if result.verdict is not Verdict.CREATED:
-                why = result.error or "the run stopped"
-                return {**found, **_still(left, f"{UNREADABLE}: {why}")}, reads
+                why = f"{UNREADABLE}: {result.error or 'the run stopped'}"
+                break
             page = _page(result.answer.body if result.answer else None)
             if page is None:
-                return {
-                    **found,
-                    **_still(left, "the conversation's messages came back unreadable"),
-                }, reads
+                why = "the conversation's messages came back unreadable"
+                break
             messages, more, next_id = page
             for message in messages:
-                match = _match(message, left, taken)
-                if match is not None:
-                    message_id = str(message.get("id", ""))
-                    found[match] = Settled("created", message_id, SETTLED_FOUND)
-                    taken.add(message_id)
-                    del left[match]
+                message_id = str(message.get("id") or "")
+                if not message_id or message_id in claimed or message_id in fits:
+                    continue
+                fitting = [c for c in everyone if _fits(message, c)]
+                if any(c.fingerprint in mine for c in fitting):
+                    fits[message_id] = fitting
             dates = [_second(str(m["dateAdded"])) for m in messages if m.get("dateAdded")]
             if dates:
                 newest_first &= all(a >= b for a, b in pairwise(dates))
                 newest_first &= not previous or previous >= dates[0]
                 previous = dates[-1]
-            older = bool(dates) and bool(oldest) and newest_first and dates[-1] < _second(oldest)
             next_id = next_id or (str(messages[-1].get("id", "")) if messages else "")
-            if not more or not messages or older or not next_id:
+            if not more or not messages or not next_id:
+                ended = True
                 break
+            if newest_first and oldest and previous and previous < oldest:
+                break  # every call here is older than this page: no later page can fit one
             last_id = next_id
-        if left and reads >= MAX_PAGES:
-            return {**found, **_still(left, f"not found in the first {MAX_PAGES} pages")}, reads
-        for fingerprint in left:
-            found[fingerprint] = Settled("pending", "", SETTLED_ABSENT)
-        return found, reads
+
+        def searched(call: _Call) -> bool:
+            """Every message that could fit the call was seen."""
+            return ended or (newest_first and bool(previous) and previous < call.date)
+
+        return {
+            c.fingerprint: _decide(c, fits) if searched(c) else Settled("uncertain", "", why)
+            for c in calls
+        }, reads
 
 
-def _still(left: dict[str, _Call], why: str) -> dict[str, Settled]:
-    return {fingerprint: Settled("uncertain", "", why) for fingerprint in left}
+def _decide(call: _Call, fits: dict[str, list[_Call]]) -> Settled:
+    """One message fits the call and no other uncertain call: found. None: absent. Else the
+    call stays uncertain, saying what fits: settling never guesses."""
+    candidates = [m for m, calls in fits.items() if any(c is call for c in calls)]
+    if not candidates:
+        return Settled("pending", "", SETTLED_ABSENT)
+    if len(candidates) > 1:
+        shown = ", ".join(candidates[:5]) + (", ..." if len(candidates) > 5 else "")
+        return Settled(
+            "uncertain",
+            "",
+            f"{AMBIGUOUS}: {len(candidates)} messages of its conversation fit this call equally"
+            f" ({shown}); check them in HighLevel",
+        )
+    (message_id,) = candidates
+    sharing = fits[message_id]
+    if len(sharing) > 1:
+        rows = ", ".join(str(c.doubt.run_row) for c in sorted(sharing, key=_row))
+        return Settled(
+            "uncertain",
+            "",
+            f"{AMBIGUOUS}: its conversation's message {message_id} fits {len(sharing)}"
+            f" uncertain calls equally (rows {rows}); check it in HighLevel",
+        )
+    return Settled("created", message_id, SETTLED_FOUND)
+
+
+def _row(call: _Call) -> int:
+    return call.doubt.run_row
 
 
 def _page(body: Any) -> tuple[list[dict[str, Any]], bool, str] | None:
@@ -197,23 +253,29 @@ def _second(stamp: str) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def _match(message: dict[str, Any], left: dict[str, _Call], taken: set[str]) -> str | None:
-    if str(message.get("id", "")) in taken:
-        return None
+def _status(value: object) -> str:
+    """A status as the importer writes it (`no_answer`, `No Answer` -> `no-answer`)."""
+    text = "-".join(str(value).strip().lower().replace("_", " ").split())
+    return "canceled" if text == "cancelled" else text
+
+
+def _fits(message: dict[str, Any], call: _Call) -> bool:
+    """The message shows nothing that differs from the call: its altId where it has one (else
+    its date is required, the only thing left that tells calls apart), and its date to the
+    second, direction, numbers and status where it shows them."""
     alt = message.get("altId")
-    if alt:
-        return next((fp for fp, c in left.items() if c.alt_id == alt), None)
+    added = message.get("dateAdded")
+    if alt and str(alt) != call.alt_id:
+        return False
+    if not alt and not (added and call.date):
+        return False
     meta: dict[str, Any] = message["meta"] if isinstance(message.get("meta"), dict) else {}
-    call: dict[str, Any] = meta["call"] if isinstance(meta.get("call"), dict) else {}
-    status = call.get("status") or meta.get("callStatus") or ""
-    for fingerprint, c in left.items():
-        if (
-            c.date
-            and _second(str(message.get("dateAdded", ""))) == _second(c.date)
-            and str(message.get("direction", "outbound")) == c.direction
-            and call.get("to", c.to) == c.to
-            and call.get("from", c.from_) == c.from_
-            and (not status or not c.status or status == c.status)
-        ):
-            return fingerprint
-    return None
+    shown: dict[str, Any] = meta["call"] if isinstance(meta.get("call"), dict) else {}
+    status = shown.get("status") or meta.get("callStatus") or ""
+    return (
+        (not added or not call.date or _second(str(added)) == call.date)
+        and str(message.get("direction") or "outbound") == call.direction
+        and str(shown.get("to") or call.to) == call.to
+        and str(shown.get("from") or call.from_) == call.from_
+        and (not status or not call.status or _status(status) == _status(call.status))
+    )

@@ -132,7 +132,7 @@ class _Loop:
                         fp, _RowResult("failed", http_status=found.http_status, error=found.error)
                     )
                 conversation, contact = found.conversation_id, found.contact_id
-            result = await self._post(fp, draft, conversation, contact, attempts)
+            result = await self._post(fp, draft, conversation, contact, attempts, work.plan.alt_id)
             if self.resolver is None or not _conversation_gone(result):
                 break
             if given:  # the file's own: never replaced by a guess; checked afresh next run
@@ -169,9 +169,9 @@ class _Loop:
         )
 
     async def _post(
-        self, fp: str, draft: Draft, conversation: str, contact: str, attempts: int
+        self, fp: str, draft: Draft, conversation: str, contact: str, attempts: int, alt_id: str
     ) -> Result:
-        body = draft.final(conversation, contact)
+        body = draft.final(conversation, contact, alt_id)
         sent = json.dumps(body, ensure_ascii=False)
         return await self.session.call(
             request("inbound call" if draft.inbound else "outbound call", json=body),
@@ -428,6 +428,7 @@ async def _process_chunk(chunk: CheckedChunk, state: _Loop) -> pd.DataFrame:
         contact = use["contact_id"].to_numpy(dtype=object).copy()
         direction = chunk.clean["direction"].to_numpy(dtype=object).copy()
         direction[skipped] = "internal"
+        alt_id = use["alt_id"].to_numpy(dtype=object).copy()
         positions = np.flatnonzero(valid)
         calls = drafts(chunk.clean.iloc[positions]) if len(positions) else []
         rows = chunk.raw.index.to_numpy()[positions].tolist()
@@ -436,10 +437,16 @@ async def _process_chunk(chunk: CheckedChunk, state: _Loop) -> pd.DataFrame:
     if n - len(positions) - int(skipped.sum()):
         state.done("invalid", n - len(positions) - int(skipped.sum()))
     if len(positions):
-        plans = state.journal.plan(rows, [c.fingerprint for c in calls], state.send.retry_uncertain)
+        plans = state.journal.plan(
+            rows,
+            [c.fingerprint for c in calls],
+            state.send.retry_uncertain,
+            [c.alt_id for c in calls],
+        )
         outcomes: dict[int, _RowResult] = {}
         work: list[_Work] = []
         for pos, call, plan in zip(positions.tolist(), calls, plans, strict=True):
+            alt_id[pos] = plan.alt_id  # the one sent: unique per call (Journal.plan)
             if plan.action == "send":
                 work.append(_Work(pos, call, plan))
             else:
@@ -477,7 +484,7 @@ async def _process_chunk(chunk: CheckedChunk, state: _Loop) -> pd.DataFrame:
                 "http_status": http_status,
                 "attempts": attempts,
                 "error": error,
-                "alt_id": use["alt_id"].to_numpy(dtype=object),
+                "alt_id": alt_id,
                 "to": use["to"].to_numpy(dtype=object),
                 "from": use["from"].to_numpy(dtype=object),
                 "status": use["status"].to_numpy(dtype=object),
@@ -573,7 +580,7 @@ async def _settle_chunk(work: list[_Work], state: _Loop, outcomes: dict[int, _Ro
                 state.live["uncertain"] -= 1
                 state.live["created"] += 1
             elif result.outcome == "pending":
-                plan = Plan("send", attempts=before.attempts, error=SETTLED_ABSENT)
+                plan = replace(item.plan, attempts=before.attempts, error=SETTLED_ABSENT)
                 again.append(_Work(item.pos, item.draft, plan))
                 state.live["uncertain"] -= 1
             else:

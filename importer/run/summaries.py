@@ -140,7 +140,7 @@ def reconcile_summary(result: Reconciled) -> str:
     for outcome, meaning in (
         ("created", "found in their conversation"),
         ("pending", "not there: the next run sends them"),
-        ("uncertain", "could not be read: still uncertain"),
+        ("uncertain", "still uncertain: unreadable, or not one fit (the results say why)"),
     ):
         if found[outcome]:
             lines.append(f"  {found[outcome]:>8}  {meaning}")

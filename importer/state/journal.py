@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from importer.errors import UsageError
+from importer.state.payload import suffixed
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -48,7 +49,18 @@ _ADDED_COLUMNS = {
     "conversation_id": "TEXT NOT NULL DEFAULT ''",
     "contact_id": "TEXT NOT NULL DEFAULT ''",
     "sent_at": "REAL NOT NULL DEFAULT 0",  # time.time() when the last attempt left
+    "alt_id": "TEXT NOT NULL DEFAULT ''",  # the altId the call is sent with, given by `plan`
 }
+# A call's altId before the column existed: the one its body was sent with.
+_ALT_ID_FROM_BODY = (
+    "UPDATE calls SET alt_id=coalesce(json_extract(body, '$.altId'), '')"
+    " WHERE body != '' AND json_valid(body)"
+)
+# Who holds an altId (plan), and a conversation's calls (settling): looked up, never scanned.
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS calls_alt_id ON calls(alt_id);
+CREATE INDEX IF NOT EXISTS calls_conversation ON calls(conversation_id);
+"""
 CRASHED = "the run stopped while this call was in flight; it may have been created"
 
 # A row's states and their moves: pending -> in_flight -> created | failed | uncertain |
@@ -116,6 +128,7 @@ class Plan:
     first_row: int = 0
     conversation_id: str = ""  # where a created call went (resolved, when the file had none)
     contact_id: str = ""
+    alt_id: str = ""  # the altId the call is (or was) sent with: unique in the journal
 
 
 @dataclass(frozen=True)
@@ -154,6 +167,9 @@ class Journal:
         for column, kind in _ADDED_COLUMNS.items():
             if column not in have:
                 self._db.execute(f"ALTER TABLE calls ADD COLUMN {column} {kind}")
+        if "alt_id" not in have:
+            self._db.execute(_ALT_ID_FROM_BODY)
+        self._db.executescript(_INDEXES)
         row = self._db.execute("SELECT value FROM meta WHERE key='runs'").fetchone()
         self.resumed = row is not None
         self.run = (int(row[0]) if row else 0) + (1 if new_run else 0)
@@ -168,9 +184,14 @@ class Journal:
         self._pending: list[tuple[object, ...]] = []
 
     def plan(
-        self, rows: Sequence[int], fingerprints: Sequence[str], retry_uncertain: bool
+        self,
+        rows: Sequence[int],
+        fingerprints: Sequence[str],
+        retry_uncertain: bool,
+        alt_ids: Sequence[str],
     ) -> list[Plan]:
-        """Decide each valid row's fate, in order, and claim it for this run."""
+        """Decide each valid row's fate, in order, and claim it for this run. `alt_ids`: the
+        altId each call asks for (`Draft.alt_id`); each plan carries the one it is sent with."""
         known: dict[str, tuple[Any, ...]] = {}
         unique = list(dict.fromkeys(fingerprints))
         for start in range(0, len(unique), 900):
@@ -178,17 +199,26 @@ class Journal:
             marks = ",".join("?" * len(batch))
             for fp, *rest in self._db.execute(
                 "SELECT fingerprint, state, message_id, http_status, attempts, error, run, run_row,"
-                f" conversation_id, contact_id FROM calls WHERE fingerprint IN ({marks})",
+                f" conversation_id, contact_id, alt_id FROM calls WHERE fingerprint IN ({marks})",
                 batch,
             ):
                 known[fp] = tuple(rest)
+        given = self._give_alt_ids(
+            fingerprints, alt_ids, {fp: entry[9] for fp, entry in known.items() if entry[9]}
+        )
         plans: list[Plan] = []
-        claims: list[tuple[str, str, str, int, str, int, int]] = []
+        claims: list[tuple[str, str, str, int, str, int, int, str]] = []
         for row, fp in zip(rows, fingerprints, strict=True):
+            alt = given[fp]
             entry = known.get(fp)
             if entry is not None and entry[5] == self.run and entry[6] != row:
                 plans.append(
-                    Plan("duplicate", error=f"same call as row {entry[6]}", first_row=entry[6])
+                    Plan(
+                        "duplicate",
+                        error=f"same call as row {entry[6]}",
+                        first_row=entry[6],
+                        alt_id=alt,
+                    )
                 )
                 continue
             state, message_id, status, attempts, error = (
@@ -197,16 +227,12 @@ class Journal:
             conversation, contact = entry[7:9] if entry else ("", "")
             if state == "in_flight":
                 state, error = "uncertain", CRASHED
-            if state == "created":
+            if state == "created" or (state == "uncertain" and not retry_uncertain):
                 plans.append(
-                    Plan("created", message_id, status, attempts, error, 0, conversation, contact)
-                )
-            elif state == "uncertain" and not retry_uncertain:
-                plans.append(
-                    Plan("uncertain", message_id, status, attempts, error, 0, conversation, contact)
+                    Plan(state, message_id, status, attempts, error, 0, conversation, contact, alt)
                 )
             else:
-                plans.append(Plan("send", attempts=attempts, error=error))
+                plans.append(Plan("send", attempts=attempts, error=error, alt_id=alt))
             known[fp] = (
                 state,
                 message_id,
@@ -217,18 +243,67 @@ class Journal:
                 row,
                 conversation,
                 contact,
+                alt,
             )
-            claims.append((fp, state, message_id, attempts, error, self.run, row))
+            claims.append((fp, state, message_id, attempts, error, self.run, row, alt))
         self._db.execute("BEGIN")
         self._db.executemany(
-            "INSERT INTO calls(fingerprint, state, message_id, attempts, error, run, run_row)"
-            " VALUES(?,?,?,?,?,?,?) ON CONFLICT(fingerprint) DO UPDATE SET"
+            "INSERT INTO calls(fingerprint, state, message_id, attempts, error, run, run_row,"
+            " alt_id) VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(fingerprint) DO UPDATE SET"
             " state=excluded.state, error=excluded.error, run=excluded.run,"
-            " run_row=excluded.run_row",
+            " run_row=excluded.run_row, alt_id=excluded.alt_id",
             claims,
         )
         self._db.execute("COMMIT")
         return plans
+
+    def _give_alt_ids(
+        self, fingerprints: Sequence[str], wanted: Sequence[str], kept: dict[str, str]
+    ) -> dict[str, str]:
+        """Each call's altId, unique among the journal's calls: the one it was given before
+        (what it was or will be sent with), else the one it asks for, unless another call holds
+        that one already (an earlier row, or a call of an earlier run): then it is `suffixed`
+        with the call's fingerprint. First come keeps the plain ID, and the journal remembers
+        who came first, so an edited or reordered file never hands an ID to a second call."""
+        given: dict[str, str] = {}
+        asks: dict[str, str] = {}
+        for fp, want in zip(fingerprints, wanted, strict=True):
+            if fp in kept:
+                given[fp] = kept[fp]
+            else:
+                asks.setdefault(fp, want)
+        if not asks:
+            return given
+        holders = self._holders(set(asks.values()))
+        clashes: dict[str, str] = {}
+        for fp, want in asks.items():
+            if holders.setdefault(want, fp) == fp:
+                given[fp] = want
+            else:
+                clashes[fp] = want
+        if clashes:
+            holders.update(self._holders({suffixed(want, fp) for fp, want in clashes.items()}))
+            for fp, want in clashes.items():
+                alt = suffixed(want, fp)
+                if holders.setdefault(alt, fp) != fp:  # an export ID spelled like our suffix
+                    alt = suffixed(want, fp, digits=len(fp))
+                    holders[alt] = fp
+                given[fp] = alt
+        return given
+
+    def _holders(self, alt_ids: set[str]) -> dict[str, str]:
+        """altId -> the call of the journal that holds it."""
+        found: dict[str, str] = {}
+        unique = sorted(alt_ids)
+        for start in range(0, len(unique), 900):
+            batch = unique[start : start + 900]
+            marks = ",".join("?" * len(batch))
+            found.update(
+                self._db.execute(
+                    f"SELECT alt_id, fingerprint FROM calls WHERE alt_id IN ({marks})", batch
+                ).fetchall()
+            )
+        return found
 
     def mark_in_flight(
         self, fingerprint: str, body: str = "", conversation_id: str = "", contact_id: str = ""
@@ -293,7 +368,8 @@ class Journal:
         return found
 
     def settle(self, fingerprint: str, state: str, message_id: str, error: str) -> None:
-        """A settled call, committed at once: a kill while settling loses nothing."""
+        """A settled call, committed at once (each statement is its own transaction): a kill
+        while settling loses nothing."""
         self.flush()
         self._db.execute(
             "UPDATE calls SET state=?, message_id=?, error=? WHERE fingerprint=? AND"
@@ -321,13 +397,23 @@ class Journal:
             ).fetchone()[0]
         return int(count)
 
-    def known_message_ids(self, conversation_id: str) -> set[str]:
-        """Messages this journal knows it created in a conversation: never another call's."""
-        rows = self._db.execute(
-            "SELECT message_id FROM calls WHERE conversation_id=? AND state='created'",
+    def in_conversation(self, conversation_id: str) -> tuple[set[str], list[InDoubt]]:
+        """What the journal holds in a conversation: the messages its calls were created or
+        settled with (never another call's), and its uncertain calls (each may own a message
+        that fits another)."""
+        claimed: set[str] = set()
+        doubts: list[InDoubt] = []
+        for state, message_id, *doubt in self._db.execute(
+            "SELECT state, message_id, fingerprint, body, conversation_id, sent_at, run, run_row"
+            " FROM calls WHERE conversation_id=? AND state IN ('created', 'uncertain')",
             (conversation_id,),
-        )
-        return {row[0] for row in rows if row[0]}
+        ):
+            if state == "created":
+                if message_id:
+                    claimed.add(message_id)
+            else:
+                doubts.append(InDoubt(*doubt))
+        return claimed, doubts
 
     # Numbers -------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import pandas as pd
 from schemas.call import CallBody, CallDraftBody, OutboundCallBody
 
 ALT_ID_PREFIX = "ci-"  # an altId this tool made up: the export had no call ID
+ALT_ID_SEPARATOR = "~"  # between an export's call ID and the suffix that tells its calls apart
 
 
 @dataclass(slots=True)
@@ -31,15 +32,17 @@ class Draft:
 
     @property
     def alt_id(self) -> str:
-        """The export's call ID, else one derived from the fingerprint: stable across runs,
-        so an uncertain call can be found again in its conversation."""
+        """The altId this call asks for: the export's call ID, else one derived from the
+        fingerprint. The journal decides the one sent (`importer.state.journal.Journal.plan`): an
+        export ID that another call of the journal already holds gets `suffixed`."""
         return self.body.get("altId") or ALT_ID_PREFIX + self.fingerprint[:20]
 
-    def final(self, conversation_id: str, contact_id: str) -> OutboundCallBody:
-        """The body posted: the conversation (resolved or given), the altId, and for an
-        inbound call its direction and contact, as `POST .../inbound` takes them."""
+    def final(self, conversation_id: str, contact_id: str, alt_id: str) -> OutboundCallBody:
+        """The body posted: the conversation (resolved or given), the altId the journal gave
+        this call, and for an inbound call its direction and contact, as `POST .../inbound`
+        takes them."""
         body: OutboundCallBody = {**self.body, "conversationId": conversation_id}
-        body["altId"] = self.alt_id
+        body["altId"] = alt_id
         if self.inbound and contact_id:
             body["contactId"] = contact_id
         else:
@@ -97,6 +100,14 @@ def drafts(clean: pd.DataFrame) -> list[Draft]:
             )
         )
     return out
+
+
+def suffixed(alt_id: str, fingerprint: str, digits: int = 12) -> str:
+    """The altId of a call whose export ID another call already holds (an export that repeats
+    a Sid with another status, `--set alt_id=X`): the ID, then the first `digits` hex digits
+    of the call's own fingerprint, so each distinct call is found by its own altId and the
+    source's ID still leads it."""
+    return f"{alt_id}{ALT_ID_SEPARATOR}{fingerprint[:digits]}"
 
 
 def _present(value: object) -> bool:

@@ -50,6 +50,7 @@ VALIDATION_COLUMNS: Final = ("row", "valid", "errors")
 SETTLED_FOUND: Final = "settled: found in its conversation"
 SETTLED_ABSENT: Final = "settled: not in its conversation; sent again"
 UNREADABLE: Final = "could not read the conversation"
+AMBIGUOUS: Final = "not settled, not guessed"  # several messages fit the call, or several calls one
 
 _FORMULA_CHARS = ("=", "+", "-", "@", "\t", "\r")
 # A phone number as written: `+`, then 7 to 15 digits (E.164's most) among spaces and

@@ -103,7 +103,7 @@ def test_headers_tighten_the_window_and_pause() -> None:
 def test_plan_rules(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
     journal = Journal(path)
-    plans = journal.plan([1, 2, 3, 4], ["a", "b", "a", "c"], retry_uncertain=False)
+    plans = journal.plan([1, 2, 3, 4], ["a", "b", "a", "c"], False, ["A", "B", "A", "C"])
     assert [p.action for p in plans] == ["send", "send", "duplicate", "send"]
     assert plans[2].first_row == 1
     journal.mark_in_flight("a")
@@ -114,7 +114,7 @@ def test_plan_rules(tmp_path: Path) -> None:
 
     again = Journal(path)
     assert again.resumed and again.run == 2
-    plans = again.plan([1, 2, 3, 4], ["a", "b", "a", "c"], retry_uncertain=False)
+    plans = again.plan([1, 2, 3, 4], ["a", "b", "a", "c"], False, ["A", "B", "A", "C"])
     assert [(p.action, p.message_id) for p in plans] == [
         ("created", "m-a"),
         ("uncertain", ""),
@@ -125,7 +125,7 @@ def test_plan_rules(tmp_path: Path) -> None:
     again.close()
 
     third = Journal(path)
-    plans = third.plan([5, 6], ["b", "a"], retry_uncertain=True)
+    plans = third.plan([5, 6], ["b", "a"], True, ["B", "A"])
     assert [p.action for p in plans] == ["send", "created"]
     third.close()
 

@@ -109,7 +109,7 @@ def test_rows_waiting_on_one_number_share_one_lookup(tmp_path: Path) -> None:
 
 
 def doubt(tmp_path: Path, journal: Journal, fp: str, body: dict[str, Any]) -> InDoubt:
-    journal.plan([1], [fp], retry_uncertain=False)
+    journal.plan([1], [fp], False, [str(body.get("altId", ""))])
     journal.mark_in_flight(fp, json.dumps(body), body["conversationId"], "")
     journal.finish(fp, "uncertain")
     journal.flush()
