@@ -6,6 +6,7 @@ ID; pending: the next run sends it); nothing is posted."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ _READ_CHUNK = 100_000
 class Reconciled:
     results: Path
     settled: SettleCounts
-    rewritten: Counter[str] = field(default_factory=Counter)  # rows by their new outcome
+    rewritten: Counter[str] = field(default_factory=Counter)  # rows whose outcome changed
     stop_reason: str | None = None
 
     @property
@@ -44,7 +45,38 @@ def reconcile_results(results: Path, send: SendOptions) -> Reconciled:
         raise InputError(f"{results}: no results file with its journal ({jpath.name}) here")
     check_output(results, "--results", [])
     with RunLock(jpath, results):
-        return asyncio.run(_reconcile(results, jpath, send))
+        _check_results(results)
+        try:
+            return asyncio.run(_reconcile(results, jpath, send))
+        except sqlite3.DatabaseError as exc:
+            raise InputError(
+                f"{jpath}: the journal is damaged ({exc}); restore it from a copy: it alone"
+                " knows which calls were sent"
+            ) from None
+
+
+def _check_results(results: Path) -> None:
+    """The results file can be rewritten: read before any request, so that a file `run` did
+    not write (or an edited one) stops reconcile with one line, not after the reads."""
+    try:
+        chunks = pd.read_csv(
+            results, dtype=str, keep_default_na=False, chunksize=_READ_CHUNK, usecols=["row"]
+        )
+        seen = 0
+        for chunk in chunks:
+            rows = chunk["row"]
+            bad = ~rows.str.fullmatch(r"[0-9]{1,18}")
+            if bad.any():
+                at = int(bad.to_numpy().argmax())
+                raise InputError(
+                    f"{results}: result {seen + at + 1} has row {rows.iloc[at][:40]!r}, not a"
+                    " row number; give the results file `run` wrote"
+                )
+            seen += len(chunk)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        # ValueError: no `row` column (pandas: "Usecols do not match"), or no columns at all.
+        why = "it has no row column" if "secols" in str(exc) else str(exc).splitlines()[0]
+        raise InputError(f"{results}: not a results file `run` wrote ({why})") from None
 
 
 async def _reconcile(results: Path, jpath: Path, send: SendOptions) -> Reconciled:
@@ -83,7 +115,8 @@ def _rewrite(results: Path, by_row: dict[int, Settled], rewritten: Counter[str])
                     result.message_id,
                     result.error,
                 )
-                rewritten[result.outcome] += 1
+                if result.outcome != "uncertain":  # still uncertain: a new why, not a change
+                    rewritten[result.outcome] += 1
             chunk["outcome"], chunk["message_id"], chunk["error"] = outcome, message_id, error
             writer.append(chunk.astype({"row": int}))
     except BaseException:
