@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from importer.results import AMBIGUOUS, UNREADABLE
+from importer.state.results import AMBIGUOUS, UNREADABLE
 from tests.e2e.conftest import CLI, Ran, Sandbox, cli_env, contacts_of, make_calls, run_cli
 
 FAULTS = ("--fail-rate", "0.2", "--drop-rate", "0.3")
