@@ -155,7 +155,8 @@ def _bodies(path: Path) -> list[dict[str, object]]:
     bodies: list[dict[str, object]] = []
     for chunk in check_chunks(source, norm, pd.Timestamp.now(tz="UTC"), 100_000):
         for draft in drafts(chunk.clean[chunk.valid]):
-            body = draft.final(str(draft.body.get("conversationId", "")), "")
+            # The bench's call IDs are distinct: the altId each asks for is the one sent.
+            body = draft.final(str(draft.body.get("conversationId", "")), "", draft.alt_id)
             bodies.append(dict(body))
     return bodies
 
