@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any, Final
 
@@ -241,6 +242,7 @@ def _page(body: Any) -> tuple[list[dict[str, Any]], bool, str] | None:
     return messages, bool(body.get("nextPage")), str(body.get("lastMessageId") or "")
 
 
+@lru_cache(maxsize=4096)  # each message's date is compared with every call of its conversation
 def _second(stamp: str) -> str:
     """An ISO 8601 time as UTC to the second, so `2025-03-10T10:00:00.000Z`,
     `2025-03-10T10:00:00Z` and `2025-03-10T05:00:00-05:00` compare equal."""

@@ -562,8 +562,13 @@ async def _settle_chunk(work: list[_Work], state: _Loop, outcomes: dict[int, _Ro
     are sent again (and may come back uncertain: a few rounds at most)."""
     assert state.settler is not None
     by_fp = {item.draft.fingerprint: item for item in work}
+    kept: set[str] = set()  # read back and still uncertain: the next run reads them again
     for _ in range(SETTLE_ROUNDS):
-        doubtful = [item for item in work if outcomes[item.pos].outcome == "uncertain"]
+        doubtful = [
+            item
+            for item in work
+            if outcomes[item.pos].outcome == "uncertain" and item.draft.fingerprint not in kept
+        ]
         if not doubtful or state.stop.is_set():
             return
         doubts = state.journal.in_doubt([item.draft.fingerprint for item in doubtful])
@@ -584,6 +589,7 @@ async def _settle_chunk(work: list[_Work], state: _Loop, outcomes: dict[int, _Ro
                 again.append(_Work(item.pos, item.draft, plan))
                 state.live["uncertain"] -= 1
             else:
+                kept.add(fp)
                 outcomes[item.pos] = replace(before, error=f"{before.error}; {result.error}")
         if not again:
             return
