@@ -197,7 +197,7 @@ def test_a_reconcile_killed_mid_way_keeps_every_call_it_settled(
     print(f"uncertain before {uncertain}; after the kill {dict(states)}")
     # 30 reads went out, at most 4 at once: a good twenty conversations were read by then.
     assert uncertain - states["uncertain"] >= 10, "the calls settled before the kill were lost"
-    by_alt = {c["body"]["altId"]: c["messageId"] for c in box.calls()}  # type: ignore[index]
+    by_alt = {c["body"]["altId"]: c["messageId"] for c in box.calls()}
     db = sqlite3.connect(journal)
     settled = db.execute(
         "SELECT state, message_id, alt_id FROM calls WHERE error LIKE 'settled:%'"

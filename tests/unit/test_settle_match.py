@@ -57,7 +57,12 @@ def created(journal: Journal, fp: str, row: int, message_id: str, call: dict[str
 
 
 def message(mid: str, call: dict[str, str], alt: str | None = None, **fields: Any) -> Any:
-    shown = {"id": mid, "messageType": "TYPE_CALL", "direction": "outbound", "dateAdded": DATE}
+    shown: dict[str, Any] = {
+        "id": mid,
+        "messageType": "TYPE_CALL",
+        "direction": "outbound",
+        "dateAdded": DATE,
+    }
     shown["meta"] = {"call": dict(call), "callStatus": call["status"]}
     if alt is not None:
         shown["altId"] = alt
