@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import sqlite3
 import subprocess
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +16,16 @@ from typing import Any
 import pytest
 
 from importer.state.results import AMBIGUOUS, UNREADABLE
-from tests.e2e.conftest import CLI, Ran, Sandbox, cli_env, contacts_of, make_calls, run_cli
+from tests.e2e.conftest import (
+    CLI,
+    Ran,
+    Sandbox,
+    cli_env,
+    contacts_of,
+    make_calls,
+    run_cli,
+    wait_until,
+)
 
 FAULTS = ("--fail-rate", "0.2", "--drop-rate", "0.3")
 FAST = ("--burst", "2000", "--interval-ms", "1000")  # the sandbox's limit, for a quick test
@@ -99,7 +107,7 @@ def check_each_call_once(rows: list[dict[str, str]], calls: list[dict[str, Any]]
 
 def twice(data: Path, results: Path, box: Sandbox, *options: str) -> list[Ran]:
     """The run, then the same command again: the second settles what the first left."""
-    return [run_cli(data, results, box, *OPTIONS, *options) for _ in range(2)]
+    return [run_cli(data, results, box, *OPTIONS, *options, timeout=600) for _ in range(2)]
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -153,7 +161,7 @@ def test_calls_the_read_back_cannot_tell_apart_are_never_guessed_between(
     assert second.code == 1
     # A third run reads them again and still does not guess, nor post.
     posted = len(box.calls())
-    third = run_cli(data, tmp_path / "out.csv", box, *OPTIONS)
+    third = run_cli(data, tmp_path / "out.csv", box, *OPTIONS, timeout=600)
     assert len(box.calls()) == posted
     assert Counter(r["outcome"] for r in third.rows()) == outcomes
     assert third.code == 1
@@ -176,7 +184,7 @@ def test_a_reconcile_killed_mid_way_keeps_every_call_it_settled(
     data = make_calls(tmp_path / "c.csv", 300)
     box = sandbox(*FAST, "--drop-rate", "0.3", "--latency-ms", "20", "--seed", "21", seed=data)
     results, journal = tmp_path / "out.csv", tmp_path / "out.csv.journal.sqlite"
-    run_cli(data, results, box, *OPTIONS, "--no-settle", "--concurrency", "16")
+    run_cli(data, results, box, *OPTIONS, "--no-settle", "--concurrency", "16", timeout=600)
     uncertain = _journal_states(journal)["uncertain"]
     assert uncertain >= 40
     proc = subprocess.Popen(
@@ -185,12 +193,12 @@ def test_a_reconcile_killed_mid_way_keeps_every_call_it_settled(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
-    while proc.poll() is None and time.monotonic() < deadline:
-        if box.stats()["requests"].get("message list", 0) >= 30:
-            break
-        time.sleep(0.01)
-    assert proc.poll() is None, "reconcile ended before it could be killed"
+    reads = wait_until(
+        lambda: box.stats()["requests"].get("message list", 0) >= 30,
+        "reconcile's 30th message-list read",
+        proc=proc,
+    )
+    assert reads and proc.poll() is None, "reconcile ended before it could be killed"
     proc.kill()  # SIGKILL: nothing runs after this
     proc.wait()
     states = _journal_states(journal)
@@ -208,7 +216,7 @@ def test_a_reconcile_killed_mid_way_keeps_every_call_it_settled(
         assert (state, message_id) == (("created", by_alt[alt_id]) if alt_id in by_alt else
                                        ("pending", ""))  # fmt: skip
     # Resumed: everything settled, and each call posted once.
-    final = run_cli(data, results, box, *OPTIONS)
+    final = run_cli(data, results, box, *OPTIONS, timeout=600)
     check_each_call_once(final.rows(), box.calls())
 
 
@@ -218,14 +226,14 @@ def test_reconcile_counts_as_changed_only_rows_whose_outcome_changed(
     data = pairs(tmp_path / "calls.csv", "alike")
     box = sandbox(*FAST, "--drop-rate", "0.4", "--seed", "5", "--messages-without-altid", seed=data)
     results = tmp_path / "out.csv"
-    run_cli(data, results, box, *OPTIONS, "--no-settle")
+    run_cli(data, results, box, *OPTIONS, "--no-settle", timeout=600)
     before = {r["row"]: r["outcome"] for r in Ran(0, "", "", results).rows()}
     ran = subprocess.run(
         [*CLI, "reconcile", str(results), "--base-url", box.url],
         env=cli_env(),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
     )
     after = {r["row"]: r for r in Ran(0, "", "", results).rows()}
     changed = sum(after[row]["outcome"] != outcome for row, outcome in before.items())
