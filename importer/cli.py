@@ -436,9 +436,10 @@ def report(
     html: Annotated[Path | None, typer.Option(help="Also write a self-contained HTML page")] = None,
 ) -> None:
     """Summarise a results file: outcomes, errors by reason, what to do next."""
-    from importer.report.pages import write_html
+    from importer.report.pages import check_report_files, write_html
     from importer.report.summaries import read_results_summary, results_summary_text
 
+    check_report_files(results_csv, html)
     summary = read_results_summary(results_csv)
     typer.echo(results_summary_text(summary))
     if html is not None:

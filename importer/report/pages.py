@@ -9,7 +9,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from importer.paths import check_output
+from importer.paths import Named, check_files, journal_files, partial_path
 from importer.report.summaries import ResultsSummary, next_step, outcome_lines, share
 from importer.state.results import OUTCOMES
 
@@ -79,6 +79,19 @@ def render_html(summary: ResultsSummary) -> str:
     return render_report(summary)
 
 
+def check_report_files(results: Path, html: Path | None) -> None:
+    """`--html` is none of the files of the run it reports on: the results, their unfinished
+    copy, the journal and its lock (overwriting the journal would lose every call's state)."""
+    if html is None:
+        return
+    keep = [
+        Named("", results, results, input=True),
+        Named("", results, partial_path(results), "unfinished copy"),
+        *journal_files("", results),
+    ]
+    check_files(keep, [Named("--html", html, html)])
+
+
 def write_html(summary: ResultsSummary, path: Path) -> None:
-    check_output(path, "--html", [summary.path])
+    check_report_files(summary.path, path)
     path.write_text(render_html(summary), encoding="utf-8")

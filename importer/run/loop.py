@@ -33,18 +33,20 @@ from importer.api.resolve import IdCheck, Resolver
 from importer.api.session import ApiSession, Result, Stop
 from importer.api.settle import SettleCounts, Settler
 from importer.config import LoadOptions, NormaliseOptions, SendOptions
-from importer.errors import UsageError
-from importer.paths import check_output
+from importer.errors import InputError, UsageError
+from importer.paths import Named, check_files, partial_path, results_files
 from importer.read.load import PANDAS_LOCK, Source, open_source
 from importer.read.validate import CheckedChunk, check_chunks
-from importer.state.journal import Journal, Plan, RunLock, journal_path
+from importer.state.journal import Journal, Owner, Plan, RunLock, journal_path, journal_state
 from importer.state.payload import Draft, drafts
 from importer.state.results import (
     RESULT_COLUMNS,
+    SENT,
     SETTLED_ABSENT,
     CsvAppender,
     OutcomeCounts,
-    check_csv_output,
+    outcome_counts,
+    sent_rows,
 )
 
 SETTLE_ROUNDS = 3  # a chunk's uncertain calls: read back, send the absent ones, at most so often
@@ -64,6 +66,7 @@ class RunResult:
     by_endpoint: dict[str, int] = field(default_factory=dict)
     settled: SettleCounts = field(default_factory=SettleCounts)
     numbers_reused: int = 0
+    journal_note: str = ""  # the journal took this location: said in the summary
 
     @property
     def exit_code(self) -> int:
@@ -224,23 +227,27 @@ def import_file(
     notify: Callable[[str], None] = lambda line: None,
 ) -> RunResult:
     """Import `path`; resumable: a journal beside `results` remembers every call's state.
-    Every output is checked and the journal locked before the file is read or a request sent;
-    `notify` hears what was detected in the file and what settling found."""
+    Every output is checked, the journal locked and opened before the file is read or a
+    request sent; `notify` hears what was detected in the file and what settling found."""
     jpath = check_results(results, [path])
     with RunLock(jpath, results):
-        source = open_source(path, load)
-        check_source(source, norm, send, notify)
+        journal = open_journal(jpath, results, send)
+        try:
+            source = open_source(path, load)
+            check_source(source, norm, send, notify)
+        except BaseException:
+            journal.close()
+            raise
         now = now if now is not None else pd.Timestamp.now(tz="UTC")
         chunks = check_chunks(source, norm, now, load.chunk_size)
-        return asyncio.run(_import(source, chunks, results, send, notify))
+        return asyncio.run(_import(source, chunks, results, send, notify, journal))
 
 
 def check_results(results: Path, inputs: list[Path], option: str = "--results") -> Path:
-    """The results file, its `.partial` and its journal may be written; the journal's path."""
-    check_csv_output(results, option, inputs)
-    jpath = journal_path(results)
-    check_output(jpath, option, inputs)
-    return jpath
+    """The results file, its `.partial`, its journal and the journal's lock may be written and
+    are none of the inputs; the journal's path."""
+    check_files([Named("", p, p, input=True) for p in inputs], results_files(option, results))
+    return journal_path(results)
 
 
 def check_source(
@@ -274,11 +281,69 @@ def estimate_rows(path: Path) -> int:
     return max(lines - 1, 0)
 
 
-def open_journal(path: Path, results: Path, dry_run: bool) -> Journal:
+def open_journal(
+    path: Path,
+    results: Path | None,
+    send: SendOptions,
+    *,
+    new_run: bool = True,
+    create: bool = True,
+    kept_for: Path | None = None,
+) -> Journal:
+    """The journal at `path`, kept for `results` (None: a journal of numbers only), checked
+    before anything is read or sent (exit 2, one line):
+    - a journal that is missing, empty or damaged beside results that say calls were created
+      (or may have been) is a stop: a fresh start would post them again;
+    - it belongs to one location of one API (its owner, checked as it opens);
+    - a dry run never overwrites a real run's results (it uses a journal in memory).
+    `new_run`: this opening claims rows; `create`: a missing journal may be started;
+    `kept_for`: the file messages name (default: `results`)."""
+    name = kept_for or results or path
+    if send.dry_run:
+        if results is not None:
+            _refuse_dry_run_over(results)
+        return Journal(":memory:")
+    state = journal_state(path)
+    if state and results is not None:
+        _stop_if_sent(results, path, state)
+    if state.startswith("damaged"):
+        raise UsageError(
+            f"{name}: its journal {path.name} is {state}; no row says a call was sent:"
+            " move the journal away to start afresh"
+        )
+    if state == "missing" and not create:
+        raise InputError(f"{name}: no results file with its journal ({path.name}) here")
     try:
-        return Journal(":memory:" if dry_run else path)
+        owner = Owner(send.location_id, send.base_url)
+        return Journal(path, new_run=new_run, owner=owner, name=name)
     except sqlite3.Error as exc:
-        raise UsageError(f"--results {results}: its journal cannot be used ({exc})") from None
+        raise UsageError(f"{name}: its journal {path.name} cannot be used ({exc})") from None
+
+
+def _stop_if_sent(results: Path, journal: Path, state: str) -> None:
+    """A journal found `state` beside results (or their unfinished copy) that hold created or
+    uncertain rows: those calls are in HighLevel, or may be, and only the journal knew it."""
+    for source in (results, partial_path(results)):
+        sent = sent_rows(outcome_counts(source), ("created", "uncertain"))
+        if sent:
+            left = source.name if state == "missing" else f"{source.name} and {journal.name}"
+            raise UsageError(
+                f"{source} has {sent} but its journal {journal.name} is {state}: a fresh start"
+                f" would post those calls again. To start over knowingly (posting them twice),"
+                f" move {left} away; a later version will find the calls already in HighLevel"
+            )
+
+
+def _refuse_dry_run_over(results: Path) -> None:
+    """`--dry-run` writes every row `pending`: over a real run's results it would erase the
+    message IDs and the record a lost journal is noticed by. It refuses instead."""
+    sent = sent_rows(outcome_counts(results), SENT)
+    if sent:
+        suggestion = results.with_name(f"{results.stem}.dry-run{results.suffix or '.csv'}")
+        raise UsageError(
+            f"{results} holds {sent} of a real run, which --dry-run would overwrite: give the"
+            f" dry run its own --results (e.g. {suggestion})"
+        )
 
 
 def new_session(
@@ -312,13 +377,14 @@ async def _import(
     results: Path,
     send: SendOptions,
     notify: Callable[[str], None],
+    journal: Journal,
 ) -> RunResult:
     stop = Stop()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set, "interrupted")
     try:
-        return await import_chunks(source, chunks, results, send, stop, notify)
+        return await import_chunks(source, chunks, results, send, stop, notify, journal=journal)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -334,14 +400,16 @@ async def import_chunks(
     in_flight: asyncio.Semaphore | None = None,
     bar: tqdm | None = None,  # type: ignore[type-arg,unused-ignore]
     ready: Callable[[], Awaitable[None]] | None = None,
+    journal: Journal | None = None,
 ) -> RunResult:
     """One location's import, as a coroutine: `run-plan` runs several on one event loop, with
     `in_flight` bounding their requests together, and `ready` awaited once its first chunk is
     checked (the plan starts sending when every location has one: checking a chunk holds the
-    GIL, which would delay the others' first requests past their place in the window)."""
+    GIL, which would delay the others' first requests past their place in the window).
+    `journal`: opened (and checked) by the caller, else here; closed here."""
     started = time.monotonic()
     jpath = journal_path(results)
-    journal = open_journal(jpath, results, send.dry_run)
+    journal = journal if journal is not None else open_journal(jpath, results, send)
     own_bar = bar is None
     if bar is None:
         bar = tqdm(
@@ -403,6 +471,7 @@ async def import_chunks(
         dict(session.answers),
         state.settled,
         resolver.reused if resolver else 0,
+        journal.note,
     )
 
 

@@ -17,13 +17,13 @@ import pandas as pd
 from importer.api.resolve import Resolution, Resolver
 from importer.api.session import Stop
 from importer.config import LoadOptions, NormaliseOptions, SendOptions
-from importer.paths import check_output
+from importer.paths import Named, check_files, csv_files, journal_files
 from importer.read.load import PANDAS_LOCK, Source, open_source
 from importer.read.validate import check_chunks
-from importer.run.loop import check_results, check_source, new_session, open_journal
-from importer.state.journal import RunLock, journal_path
+from importer.run.loop import check_source, new_session, open_journal
+from importer.state.journal import Journal, RunLock, journal_path
 from importer.state.payload import drafts
-from importer.state.results import CsvAppender, check_csv_output
+from importer.state.results import CsvAppender
 
 NUMBER_COLUMNS = ("number", "rows", "contact_id", "conversation_id", "outcome", "error")
 DEFAULT_DAILY = 200_000  # the API's documented daily budget, when no answer said otherwise
@@ -44,6 +44,7 @@ class Preflight:
     spent: int = 0  # requests made here
     left: int = 0  # lookups the run will still make
     reused: int = 0  # numbers answered from the journal
+    journal_note: str = ""  # the journal took this location: said in the summary
     rate_per_s: float = 10.0
     daily: int = DEFAULT_DAILY
     stop_reason: str | None = None
@@ -77,24 +78,32 @@ def resolve_file(
     now: pd.Timestamp | None = None,
     notify: Callable[[str], None] = lambda line: None,
 ) -> Preflight:
-    check_csv_output(out, "--out", [path])
-    owner = results if results is not None else out  # whose journal keeps the numbers
+    # The numbers are kept in the journal of the run that follows, else in one beside --out;
+    # the results file itself is not written here, and must not be overwritten either.
+    owner, option = (results, "--results") if results is not None else (out, "--out")
+    keep = [Named("", path, path, input=True)]
     if results is not None:
-        jpath = check_results(results, [path])
-    else:
-        jpath = journal_path(out)
-        check_output(jpath, "--out", [path])
+        keep += csv_files("--results", results)
+    check_files(keep, [*csv_files("--out", out), *journal_files(option, owner)])
+    jpath = journal_path(owner)
     with RunLock(jpath, owner):
-        source = open_source(path, load)
-        check_source(source, norm, send, notify)
-        now = now if now is not None else pd.Timestamp.now(tz="UTC")
-        return asyncio.run(_resolve(source, out, jpath, norm, send, now, load.chunk_size, notify))
+        journal = open_journal(jpath, results, send, kept_for=owner)
+        try:
+            source = open_source(path, load)
+            check_source(source, norm, send, notify)
+            now = now if now is not None else pd.Timestamp.now(tz="UTC")
+            return asyncio.run(
+                _resolve(source, out, jpath, journal, norm, send, now, load.chunk_size, notify)
+            )
+        finally:
+            journal.close()
 
 
 async def _resolve(
     source: Source,
     out: Path,
     jpath: Path,
+    journal: Journal,
     norm: NormaliseOptions,
     send: SendOptions,
     now: pd.Timestamp,
@@ -102,43 +111,40 @@ async def _resolve(
     notify: Callable[[str], None],
 ) -> Preflight:
     result = Preflight(source, out, jpath, rate_per_s=send.rate.requests / send.rate.period_s)
-    journal = open_journal(jpath, out, dry_run=False)
+    result.journal_note = journal.note
     keys: dict[tuple[str, str], list[str]] = {}  # (number, contact id) -> [name]
     rows: Counter[tuple[str, str]] = Counter()
-    try:
-        for chunk in check_chunks(source, norm, now, chunk_size):
-            with PANDAS_LOCK:
-                calls = drafts(chunk.clean[chunk.valid])
-            result.calls += len(calls) - journal.created_among([c.fingerprint for c in calls])
-            for call in calls:
-                if call.body.get("conversationId"):
-                    result.given += 1
-                    continue
-                key = (call.customer, call.contact_id)
-                rows[key] += 1
-                keys.setdefault(key, []).append(call.name)
-        stop = Stop()
-        session = new_session(send, stop, notify)
-        resolver = Resolver(
-            session,
-            journal,
-            send.location_id,
-            create_contacts=send.create_contacts,
-            create_nothing=not send.create_contacts,
-        )
-        found: dict[tuple[str, str], Resolution] = {}
-        queue = iter(keys.items())
+    for chunk in check_chunks(source, norm, now, chunk_size):
+        with PANDAS_LOCK:
+            calls = drafts(chunk.clean[chunk.valid])
+        result.calls += len(calls) - journal.created_among([c.fingerprint for c in calls])
+        for call in calls:
+            if call.body.get("conversationId"):
+                result.given += 1
+                continue
+            key = (call.customer, call.contact_id)
+            rows[key] += 1
+            keys.setdefault(key, []).append(call.name)
+    stop = Stop()
+    session = new_session(send, stop, notify)
+    resolver = Resolver(
+        session,
+        journal,
+        send.location_id,
+        create_contacts=send.create_contacts,
+        create_nothing=not send.create_contacts,
+    )
+    found: dict[tuple[str, str], Resolution] = {}
+    queue = iter(keys.items())
 
-        async def worker() -> None:
-            for key, names in queue:
-                name = next((n for n in names if n), "")
-                found[key] = await resolver.conversation(key[0], key[1], name)
+    async def worker() -> None:
+        for key, names in queue:
+            name = next((n for n in names if n), "")
+            found[key] = await resolver.conversation(key[0], key[1], name)
 
-        await asyncio.gather(*(worker() for _ in range(min(send.concurrency, len(keys)) or 1)))
-        if session.client is not None:
-            await session.client.aclose()
-    finally:
-        journal.close()
+    await asyncio.gather(*(worker() for _ in range(min(send.concurrency, len(keys)) or 1)))
+    if session.client is not None:
+        await session.client.aclose()
     writer = CsvAppender(out, NUMBER_COLUMNS)
     lines = []
     for key, count in rows.items():

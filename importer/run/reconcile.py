@@ -17,8 +17,8 @@ from importer.api.session import Stop
 from importer.api.settle import SettleCounts, Settled, Settler
 from importer.config import SendOptions
 from importer.errors import InputError
-from importer.paths import check_output
-from importer.run.loop import new_session
+from importer.paths import check_files, results_files
+from importer.run.loop import new_session, open_journal
 from importer.state.journal import Journal, RunLock, journal_path
 from importer.state.results import RESULT_COLUMNS, CsvAppender
 
@@ -31,6 +31,7 @@ class Reconciled:
     settled: SettleCounts
     rewritten: Counter[str] = field(default_factory=Counter)  # rows whose outcome changed
     stop_reason: str | None = None
+    journal_note: str = ""  # the journal took this location: said in the summary
 
     @property
     def exit_code(self) -> int:
@@ -41,13 +42,14 @@ class Reconciled:
 
 def reconcile_results(results: Path, send: SendOptions) -> Reconciled:
     jpath = journal_path(results)
-    if not results.is_file() or not jpath.is_file():
+    if not results.is_file():
         raise InputError(f"{results}: no results file with its journal ({jpath.name}) here")
-    check_output(results, "--results", [])
+    check_files([], results_files("", results))
     with RunLock(jpath, results):
         _check_results(results)
+        journal = open_journal(jpath, results, send, new_run=False, create=False)
         try:
-            return asyncio.run(_reconcile(results, jpath, send))
+            return asyncio.run(_reconcile(results, journal, send))
         except sqlite3.DatabaseError as exc:
             raise InputError(
                 f"{jpath}: the journal is damaged ({exc}); restore it from a copy: it alone"
@@ -79,8 +81,7 @@ def _check_results(results: Path) -> None:
         raise InputError(f"{results}: not a results file `run` wrote ({why})") from None
 
 
-async def _reconcile(results: Path, jpath: Path, send: SendOptions) -> Reconciled:
-    journal = Journal(jpath, new_run=False)
+async def _reconcile(results: Path, journal: Journal, send: SendOptions) -> Reconciled:
     stop = Stop()
     session = new_session(send, stop, lambda line: None)
     try:
@@ -91,7 +92,7 @@ async def _reconcile(results: Path, jpath: Path, send: SendOptions) -> Reconcile
         if session.client is not None:
             await session.client.aclose()
     by_row = {rows[fp]: result for fp, result in settled.items() if fp in rows}
-    done = Reconciled(results, counts, stop_reason=stop.reason)
+    done = Reconciled(results, counts, stop_reason=stop.reason, journal_note=journal.note)
     _rewrite(results, by_row, done.rewritten)
     return done
 

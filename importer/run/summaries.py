@@ -39,6 +39,8 @@ def run_summary(result: RunResult) -> str:
             else ""
         )
         lines.append(f"  lookups: {parts or 'none'}{reused}")
+    if result.journal_note:
+        lines.append(result.journal_note)
     summary = read_results_summary(result.results)
     lines.extend(detail_lines(summary))
     if result.stop_reason:
@@ -77,6 +79,8 @@ def preflight_summary(result: Preflight) -> str:
         f"  {result.spent} lookups made now"
         + (f"; {result.reused} numbers known from the journal" if result.reused else "")
     )
+    if result.journal_note:
+        lines.append(result.journal_note)
     lines.append(
         f"the import will take {result.requests:,} requests ({result.calls:,} calls +"
         f" {result.left:,} lookups left): about {_duration(result.seconds)} at"
@@ -146,5 +150,7 @@ def reconcile_summary(result: Reconciled) -> str:
             lines.append(f"  {found[outcome]:>8}  {meaning}")
     if result.stop_reason:
         lines.append(f"stopped early: {result.stop_reason}")
+    if result.journal_note:
+        lines.append(result.journal_note)
     lines.append(f"results rewritten: {sum(result.rewritten.values())} rows changed")
     return "\n".join(lines)

@@ -19,7 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from importer.errors import UsageError
+from importer.paths import journal_path, lock_path
 from importer.state.payload import suffixed
+
+__all__ = ["CRASHED", "InDoubt", "Journal", "Number", "Owner", "Plan", "RunLock", "journal_path"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -70,10 +73,6 @@ CRASHED = "the run stopped while this call was in flight; it may have been creat
 # are uncertain.
 
 
-def journal_path(results: Path) -> Path:
-    return results.with_name(results.name + ".journal.sqlite")
-
-
 class RunLock:
     """An exclusive lock on a run's journal for the run's whole life, so two runs on the same
     results never share calls (two at once once posted 599 of 600 calls twice). An `flock` on
@@ -81,7 +80,7 @@ class RunLock:
     so a lock is never left stale. The holder writes its process id there for the message."""
 
     def __init__(self, journal: Path, results: Path) -> None:
-        self.path = journal.with_name(journal.name + ".lock")
+        self.path = lock_path(journal)
         self._results = results
         self._fd: int | None = None
 
@@ -144,6 +143,19 @@ class InDoubt:
 
 
 @dataclass(frozen=True)
+class Owner:
+    """Where a journal's calls went: a location of an API. A journal remembers calls as
+    created; read for another location it would skip every call that location never got."""
+
+    location: str  # '' when the command names none (the file gives every conversation)
+    base_url: str  # '' for a journal written before journals recorded it
+
+    def __str__(self) -> str:
+        where = f"location {self.location}" if self.location else "no location"
+        return f"{where} at {self.base_url}" if self.base_url else where
+
+
+@dataclass(frozen=True)
 class Number:
     """What a customer number (or `contact:ID`) resolved to in a location."""
 
@@ -153,25 +165,61 @@ class Number:
     error: str = ""
 
 
+def journal_state(path: Path) -> str:
+    """'' for a journal that holds calls; else what was found instead: missing, empty (0
+    bytes), without any call, or damaged (and why). Read only: nothing is written."""
+    if not path.exists():
+        return "missing"
+    if path.is_file() and path.stat().st_size == 0:
+        return "empty (0 bytes)"
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+            if "calls" not in tables:
+                return "without any call"
+            found = db.execute("SELECT 1 FROM calls LIMIT 1").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        return f"damaged ({exc})"
+    return "" if found is not None else "without any call"
+
+
 class Journal:
-    def __init__(self, path: Path | str, *, new_run: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        new_run: bool = True,
+        owner: Owner | None = None,
+        name: Path | None = None,
+    ) -> None:
         """`new_run`: this opening claims rows (a `run`); `reconcile` and the pre-flight read
-        and settle without becoming a run of their own."""
+        and settle without becoming a run of their own. `owner`: the location this command
+        works for, checked (`_claim`) before anything is written; `name` the results file."""
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL: a commit survives the process being killed (it is in the WAL); only power loss
         # could lose the last transactions, and those rows would then be re-planned as pending.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
-        have = {row[1] for row in self._db.execute("PRAGMA table_info(calls)")}
+        row = self._db.execute("SELECT value FROM meta WHERE key='runs'").fetchone()
+        self.resumed = row is not None
+        self.note = ""  # what `_claim` did that the summary should say
+        if owner is not None:
+            try:
+                self._claim(owner, name if name is not None else Path(str(path)))
+            except BaseException:
+                self._db.close()
+                raise
+        have = {info[1] for info in self._db.execute("PRAGMA table_info(calls)")}
         for column, kind in _ADDED_COLUMNS.items():
             if column not in have:
                 self._db.execute(f"ALTER TABLE calls ADD COLUMN {column} {kind}")
         if "alt_id" not in have:
             self._db.execute(_ALT_ID_FROM_BODY)
         self._db.executescript(_INDEXES)
-        row = self._db.execute("SELECT value FROM meta WHERE key='runs'").fetchone()
-        self.resumed = row is not None
         self.run = (int(row[0]) if row else 0) + (1 if new_run else 0)
         if new_run:
             self._db.execute(
@@ -182,6 +230,57 @@ class Journal:
             "UPDATE calls SET state='uncertain', error=? WHERE state='in_flight'", (CRASHED,)
         )
         self._pending: list[tuple[object, ...]] = []
+
+    def _claim(self, owner: Owner, name: Path) -> None:
+        """Bind the journal to `owner` on first use; refuse (exit 2) a command for another
+        location or API. A command that names no location cannot be compared and is let
+        through; one that names a location gives it to a journal that had none. A journal
+        written before journals recorded their owner adopts this command's, unless the numbers
+        it resolved say which location it served. `name`: the results file, for the message."""
+        meta = dict(
+            self._db.execute("SELECT key, value FROM meta WHERE key IN ('location', 'base_url')")
+        )
+        recorded: Owner | None = None
+        legacy = "location" not in meta and self._written()
+        if "location" in meta:
+            recorded = Owner(meta["location"], meta.get("base_url", ""))
+        elif legacy:
+            recorded = Owner(self._numbers_location(), "")
+        if recorded is not None:
+            other_location = recorded.location and owner.location not in ("", recorded.location)
+            other_api = recorded.base_url and owner.base_url != recorded.base_url
+            if other_location or other_api:
+                raise UsageError(
+                    f"{name}: its journal belongs to {recorded}; this command is for {owner}:"
+                    " each location needs its own results file"
+                )
+        bound = Owner(owner.location or (recorded.location if recorded else ""), owner.base_url)
+        if bound == recorded:
+            return
+        self._db.executemany(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)",
+            [("location", bound.location), ("base_url", bound.base_url)],
+        )
+        if legacy:
+            self.note = (
+                f"the journal, written before journals recorded their location, now belongs to"
+                f" {bound}"
+            )
+        elif recorded is not None and bound.location != recorded.location:
+            self.note = f"the journal, used before without a location, now belongs to {bound}"
+
+    def _written(self) -> bool:
+        """Whether anything was kept here before this opening: a run, a call or a number."""
+        return self.resumed or any(
+            self._db.execute(query).fetchone() is not None
+            for query in ("SELECT 1 FROM calls LIMIT 1", "SELECT 1 FROM numbers LIMIT 1")
+        )
+
+    def _numbers_location(self) -> str:
+        """The one location this journal's numbers were resolved in, or '' (none, or several:
+        then it cannot tell)."""
+        found = self._db.execute("SELECT DISTINCT location FROM numbers LIMIT 2").fetchall()
+        return str(found[0][0]) if len(found) == 1 else ""
 
     def plan(
         self,

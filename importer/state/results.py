@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from importer.paths import check_output
+from importer.paths import Named, check_files, csv_files, partial_path
 from importer.read import arrow_text
 from schemas.text import SPACE_CLASS
 
@@ -94,15 +94,43 @@ def _csv_cells(column: pd.Series) -> pa.Array:
     return pc.if_else(special, pc.binary_join_element_wise(quote, escaped, quote, nothing), text)
 
 
-def partial_path(path: Path) -> Path:
-    """Where a CSV is written until it is complete."""
-    return path.with_name(path.name + ".partial")
-
-
 def check_csv_output(path: Path, option: str, inputs: list[Path]) -> None:
     """A CSV this tool will write, and the `.partial` it is written to first."""
-    check_output(path, option, inputs)
-    check_output(partial_path(path), option, inputs)
+    check_files([Named("", p, p, input=True) for p in inputs], csv_files(option, path))
+
+
+# Outcomes that only an answer of the API (or a lookup) gives a row: a results file holding
+# any is the record of a real run, which nothing may overwrite with less.
+SENT: Final = ("created", "uncertain", "failed", "unmatched")
+_COUNT_CHUNK = 500_000
+
+
+def outcome_counts(path: Path) -> Counter[str]:
+    """Rows by outcome in a results file; empty when there is none, or when the file is no
+    results file (no `outcome` and `message_id` columns)."""
+    counts: Counter[str] = Counter()
+    if not path.is_file():
+        return counts
+    try:
+        header = pd.read_csv(path, dtype=str, nrows=0).columns
+        if not {"outcome", "message_id"} <= set(header):
+            return counts
+        for chunk in pd.read_csv(
+            path, dtype=str, keep_default_na=False, usecols=["outcome"], chunksize=_COUNT_CHUNK
+        ):
+            counts.update({str(k): int(v) for k, v in chunk["outcome"].value_counts().items()})
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError):
+        return Counter()
+    return counts
+
+
+def sent_rows(counts: Counter[str], outcomes: tuple[str, ...] = SENT) -> str:
+    """`59 created and 2 uncertain rows`: the rows of `counts` in `outcomes`, or ''."""
+    parts = [f"{counts[o]} {o}" for o in outcomes if counts[o]]
+    if not parts:
+        return ""
+    text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + f" and {parts[-1]}"
+    return text + (" row" if sum(counts[o] for o in outcomes) == 1 else " rows")
 
 
 class CsvAppender:
