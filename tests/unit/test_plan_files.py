@@ -8,8 +8,14 @@ import pytest
 
 from importer import config
 from importer.errors import InputError
-from importer.pages import href
-from importer.plan import FILES_PER_LOCATION, RESERVED_HANDLES, Shared, locations_at_once, read_plan
+from importer.report.pages import href
+from importer.run.plan import (
+    FILES_PER_LOCATION,
+    RESERVED_HANDLES,
+    Shared,
+    locations_at_once,
+    read_plan,
+)
 
 
 @pytest.mark.parametrize(
