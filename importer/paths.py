@@ -39,6 +39,11 @@ def lock_path(journal: Path) -> Path:
     return _beside(journal, ".lock")
 
 
+def report_path(results: Path) -> Path:
+    """The HTML report `run-plan` writes beside each location's results."""
+    return results.with_suffix(".html")
+
+
 @dataclass(frozen=True)
 class Named:
     """A file a command touches, and how the user named it (for the one line of a clash):

@@ -32,12 +32,11 @@ from tqdm import tqdm
 from importer import config
 from importer.api.session import Stop
 from importer.errors import ImporterError, InputError, UsageError
-from importer.paths import check_input, check_output, file_keys
+from importer.paths import check_input, check_output, file_keys, report_path, results_files
 from importer.read.load import Source, open_source
 from importer.read.validate import check_chunks
 from importer.run.loop import RunResult, check_results, check_source, estimate_rows, import_chunks
-from importer.state.journal import RunLock, journal_path
-from importer.state.results import partial_path
+from importer.state.journal import RunLock
 
 REQUIRED = ("location_id", "input", "results", "token_env")
 OPTIONAL = ("provider_id", "timezone", "region", "preset", "our_number", "direction", "set")
@@ -155,29 +154,16 @@ def read_plan(path: Path) -> list[PlanRow]:
     return rows
 
 
-def report_path(results: Path) -> Path:
-    """A location's HTML report, beside its results."""
-    return results.with_suffix(".html")
-
-
 def index_path(plan: Path) -> Path:
     """The plan's index of the locations' reports, beside the plan."""
     return plan.with_name(plan.stem + ".index.html")
 
 
 def line_outputs(results: Path) -> dict[str, Path]:
-    """Every file a plan's line writes, by what it is, named where each is named for writing."""
-    journal = journal_path(results)
-    return {
-        "results": results,
-        "results' .partial": partial_path(results),
-        "journal": journal,
-        # SQLite's own names for a journal in WAL mode.
-        "journal's -wal": journal.with_name(journal.name + "-wal"),
-        "journal's -shm": journal.with_name(journal.name + "-shm"),
-        "lock": RunLock(journal, results).path,
-        "report": report_path(results),
-    }
+    """Every file a plan's line writes, by what it is to the line: what a run writes for its
+    results (named in `importer.paths`), and the report the plan writes beside them."""
+    written = {named.role or "results": named.path for named in results_files("", results)}
+    return {**written, "report": report_path(results)}
 
 
 @dataclass(frozen=True)

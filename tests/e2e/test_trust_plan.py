@@ -108,14 +108,14 @@ def assert_calls(box: Sandbox, sizes: dict[int, int]) -> None:
     """Location n received exactly its `sizes[n]` calls, each once, each in its own
     conversation and location; nothing else arrived."""
     calls = box.calls()
-    seen = Counter(str(c["body"]["altId"]) for c in calls)  # type: ignore[index]
+    seen = Counter(str(c["body"]["altId"]) for c in calls)
     assert not [alt for alt, n in seen.items() if n > 1], "posted twice"
     expected = {f"c{loc}-{i}" for loc, size in sizes.items() for i in range(size)}
     assert set(seen) == expected, "missing or unexpected calls"
     for call in calls:
-        loc, i = str(call["body"]["altId"])[1:].split("-")  # type: ignore[index]
+        loc, i = str(call["body"]["altId"])[1:].split("-")
         assert call["locationId"] == f"loc{loc}"
-        assert call["body"]["conversationId"] == f"cv{loc}x{i}"  # type: ignore[index]
+        assert call["body"]["conversationId"] == f"cv{loc}x{i}"
 
 
 H = "location_id,input,results,token_env"
@@ -183,7 +183,7 @@ CLASHES = {
     ),
     "results are another line's lock": (
         ["loc0,in0.csv,r0.csv,TOK_0", "loc1,in1.csv,r0.csv.journal.sqlite.lock,TOK_1"],
-        "line 3's results {t}/r0.csv.journal.sqlite.lock is line 2's lock;"
+        "line 3's results {t}/r0.csv.journal.sqlite.lock is line 2's journal's lock;"
         " one would overwrite the other",
     ),
     "a journal is another line's input": (
