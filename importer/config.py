@@ -51,6 +51,22 @@ class Secret:
 
 
 @dataclass(frozen=True)
+class Advice:
+    """How a user gives what a file lacks, in the words of the command they ran: `run` and
+    `validate` take options, a plan's line takes columns (and has no `--map`)."""
+
+    column: str = "map one with --map {field}=COLUMN or give one value with --set {field}=VALUE"
+    provider: str = " (or give --provider-id)"
+
+
+RUN_ADVICE: Final = Advice()
+PLAN_ADVICE: Final = Advice(
+    column="give one value in the plan's set column ({field}=VALUE)",
+    provider=" (give it in the plan's provider_id column, or set GHL_CONVERSATION_PROVIDER_ID)",
+)
+
+
+@dataclass(frozen=True)
 class LoadOptions:
     delimiter: str | None = None
     encoding: str | None = None
@@ -58,6 +74,7 @@ class LoadOptions:
     column_map: Mapping[str, str] = field(default_factory=dict)
     preset: str | None = None  # a preset's name; None: detected from the headers
     given: frozenset[str] = frozenset()  # fields `--set` gives, so they need no column
+    advice: Advice = RUN_ADVICE  # how the messages say to give a missing field
 
 
 @dataclass(frozen=True)

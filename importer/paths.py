@@ -39,6 +39,11 @@ def lock_path(journal: Path) -> Path:
     return _beside(journal, ".lock")
 
 
+def report_path(results: Path) -> Path:
+    """The HTML report `run-plan` writes beside each location's results."""
+    return results.with_suffix(".html")
+
+
 @dataclass(frozen=True)
 class Named:
     """A file a command touches, and how the user named it (for the one line of a clash):
@@ -126,6 +131,30 @@ def same_file(a: Path, b: Path) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return False
+
+
+def file_keys(
+    path: Path, folders: dict[str, str] | None = None
+) -> tuple[str, tuple[int, int] | None]:
+    """What `same_file` compares, as keys to look up among many files at once: the resolved
+    path, and the device and inode when the file exists. `folders` keeps the folders resolved
+    so far (a plan's thousands of files share a few; resolving each path anew took seconds)."""
+    parent, name = os.path.split(os.fspath(path))
+    if folders is None or name in ("", ".", ".."):
+        resolved = str(path.resolve())
+    else:
+        folder = folders.get(parent)
+        if folder is None:
+            folder = folders[parent] = os.path.realpath(parent or ".")
+        resolved = os.path.join(folder, name)
+    try:
+        info = os.lstat(resolved)
+        if stat.S_ISLNK(info.st_mode):
+            resolved = os.path.realpath(resolved)
+            info = os.stat(resolved)
+    except OSError:
+        return resolved, None
+    return resolved, (info.st_dev, info.st_ino)
 
 
 def check_output(path: Path, option: str, inputs: Iterable[Path]) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from importer.config import RUN_ADVICE, Advice
 from importer.errors import InputError, UsageError
 from importer.read.presets import Preset
 from schemas.call import FIELDS, REQUIRED
@@ -134,6 +135,7 @@ def match_columns(
     preset: Preset | None = None,
     given: Collection[str] = (),
     source: str,
+    advice: Advice = RUN_ADVICE,
 ) -> ColumnMap:
     """Map canonical fields to headers; raise InputError when a required field has no column.
 
@@ -181,10 +183,9 @@ def match_columns(
     for field in REQUIRED:
         if field in mapping or field in joins or field in given:
             continue
-        hint = " (or give --provider-id)" if field == "conversation_provider_id" else ""
+        hint = advice.provider if field == "conversation_provider_id" else ""
         raise InputError(
             f"{source}: no column for required field {field!r}{hint}; "
-            f"headers found: {describe_headers(headers)}; map one with --map {field}=COLUMN"
-            f" or give one value with --set {field}=VALUE"
+            f"headers found: {describe_headers(headers)}; {advice.column.format(field=field)}"
         )
     return ColumnMap(mapping, joins)

@@ -248,6 +248,7 @@ def open_source(
         preset=detection.preset,
         given=options.given,
         source=source,
+        advice=options.advice,
     )
     note = _untimed(detection.preset, columns.joins, options.column_map)
     if note:

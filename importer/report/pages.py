@@ -3,9 +3,11 @@ index of a plan's locations. Self-contained: inline CSS, SVG and script, nothing
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -38,6 +40,16 @@ def _environment() -> Environment:
 
 def render(template: str, **values: Any) -> str:
     return _environment().get_template(template).render(**values)
+
+
+def href(path: Path, base: Path) -> str:
+    """A link from a page in `base` to `path` that can only be a relative file link: every
+    segment percent-encoded and `./` first, so a file named `javascript:alert(1).html` is a
+    file, not a script (and a report outside the page's folder is reached with `../`)."""
+    relative = os.path.relpath(path.resolve(), base.resolve())
+    parts = [quote(part, safe="") for part in Path(relative).parts]
+    link = "/".join(parts)
+    return link if parts[0] == ".." else "./" + link
 
 
 def _bars(items: list[tuple[str, int]], room: int = 300) -> list[tuple[str, int, int]]:

@@ -8,16 +8,21 @@ results, report and stop; a bound on the requests in flight holds across all of 
 location that cannot start, whose token is refused, that reaches its daily cap or fails stops
 alone. `--shard K/N` takes the locations whose index is K modulo N, so the same plan runs as N
 processes with nothing shared but the plan.
+
+A plan whose lines would undo each other (the same input twice into one location, a file one
+line writes that another reads or writes) is refused before anything starts. A location holds
+files and connections only while it runs, and as many run at once as the open-files limit
+allows (`locations_at_once`), so a plan's length costs no handles.
 """
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import resource
 import signal
 import sys
 from collections.abc import Callable
-from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,8 +32,8 @@ from tqdm import tqdm
 from importer import config
 from importer.api.session import Stop
 from importer.errors import ImporterError, InputError, UsageError
-from importer.paths import check_input, check_output
-from importer.read.load import open_source
+from importer.paths import check_input, check_output, file_keys, report_path, results_files
+from importer.read.load import Source, open_source
 from importer.read.validate import check_chunks
 from importer.run.loop import RunResult, check_results, check_source, estimate_rows, import_chunks
 from importer.state.journal import RunLock
@@ -36,6 +41,12 @@ from importer.state.journal import RunLock
 REQUIRED = ("location_id", "input", "results", "token_env")
 OPTIONAL = ("provider_id", "timezone", "region", "preset", "our_number", "direction", "set")
 MAX_BARS = 20  # more locations than this: one total bar, no bar per location
+# The file-handle budget: a running location holds its lock, its journal with SQLite's -wal
+# and -shm, its results' .partial and its input, and one connection per request in flight;
+# the process keeps RESERVED_HANDLES for itself (the interpreter and its libraries, the event
+# loop, stdio, the report being written). See `locations_at_once`.
+FILES_PER_LOCATION = 6
+RESERVED_HANDLES = 64
 # The worst exit code of a plan: could not start (2) > stopped (3) > needs attention (1) > 0.
 SEVERITY = {0: 0, 1: 1, 3: 2, 2: 3}
 
@@ -48,6 +59,7 @@ class PlanRow:
     results: Path
     token_env: str
     options: dict[str, str]
+    line: int = 0  # the line of the plan file (1 is the header), for messages
 
 
 @dataclass(frozen=True)
@@ -101,22 +113,29 @@ def parse_shard(text: str | None) -> tuple[int, int]:
 
 
 def read_plan(path: Path) -> list[PlanRow]:
-    """The plan's lines; paths relative to the plan. Any problem is the plan's: exit 2."""
+    """The plan's lines; paths relative to the plan. Any problem is the plan's: exit 2, before
+    any location starts (and before `--shard` picks lines: shards run the same plan at once)."""
     check_input(path)
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        header = [h.strip() for h in reader.fieldnames or []]
+        reader = csv.reader(handle)
+        header = [h.strip() for h in next(reader, [])]
         missing = [c for c in REQUIRED if c not in header]
         if missing:
             raise InputError(f"{path}: the plan has no {', '.join(missing)} column")
         rows: list[PlanRow] = []
-        for i, line in enumerate(reader):
-            cells = {k.strip(): (v or "").strip() for k, v in line.items() if k}
+        for line in reader:
+            number = reader.line_num
+            if len(line) > len(header):
+                raise InputError(
+                    f"{path}: line {number} has {len(line)} cells but the header has"
+                    f" {len(header)}; quote a cell that holds a comma, or name the column"
+                )
+            cells = {k: v.strip() for k, v in zip(header, line, strict=False) if k}
             if not any(cells.values()):
                 continue
             for name in REQUIRED:
                 if not cells.get(name):
-                    raise InputError(f"{path}: line {i + 2} has no {name}")
+                    raise InputError(f"{path}: line {number} has no {name}")
             base = path.parent
             rows.append(
                 PlanRow(
@@ -126,28 +145,105 @@ def read_plan(path: Path) -> list[PlanRow]:
                     base / cells["results"],
                     cells["token_env"],
                     {k: cells[k] for k in OPTIONAL if cells.get(k)},
+                    number,
                 )
             )
-    seen: dict[Path, str] = {}
-    for row in rows:
-        key = row.results.resolve()
-        if key in seen:
-            raise InputError(
-                f"{path}: locations {seen[key]} and {row.location_id} share the results"
-                f" {row.results}"
-            )
-        seen[key] = row.location_id
     if not rows:
         raise InputError(f"{path}: the plan has no locations")
+    check_plan_files(path, rows)
     return rows
+
+
+def index_path(plan: Path) -> Path:
+    """The plan's index of the locations' reports, beside the plan."""
+    return plan.with_name(plan.stem + ".index.html")
+
+
+def line_outputs(results: Path) -> dict[str, Path]:
+    """Every file a plan's line writes, by what it is to the line: what a run writes for its
+    results (named in `importer.paths`), and the report the plan writes beside them."""
+    written = {named.role or "results": named.path for named in results_files("", results)}
+    return {**written, "report": report_path(results)}
+
+
+@dataclass(frozen=True)
+class _Use:
+    """A file as one line of the plan (or the plan itself, line 0) reads or writes it."""
+
+    line: int
+    role: str
+    path: Path
+    location: str = ""
+
+    @property
+    def writes(self) -> bool:
+        return self.role not in ("input", "the plan file")
+
+    def __str__(self) -> str:
+        if self.line == 0:
+            return self.role
+        return f"line {self.line}'s {self.role}"
+
+
+def check_plan_files(plan: Path, rows: list[PlanRow]) -> None:
+    """Refuse a plan whose lines would undo each other: two lines importing the same input
+    into the same location (its calls posted twice), or a file one line writes (results,
+    journal, lock, report) that another line reads or writes, or that is the plan or its index.
+    Files compare as `same_file` does (resolved path, device and inode), all at once by key."""
+    uses = [_Use(0, "the plan file", plan), _Use(0, "the plan's index", index_path(plan))]
+    for row in rows:
+        uses.append(_Use(row.line, "input", row.input, row.location_id))
+        uses += [_Use(row.line, role, p) for role, p in line_outputs(row.results).items()]
+    writers: dict[object, _Use] = {}
+    readers: dict[object, _Use] = {}
+    imports: dict[tuple[str, object], _Use] = {}
+    folders: dict[str, str] = {}
+    for use in uses:
+        keys = [key for key in file_keys(use.path, folders) if key is not None]
+        for key in keys:
+            other = writers.get(key) or (readers.get(key) if use.writes else None)
+            if other is not None:
+                raise InputError(_clash(plan, other, use))
+            if use.role == "input":
+                twin = imports.get((use.location, key))
+                if twin is not None:
+                    spelled = "" if twin.path == use.path else f" (as {use.path} on the second)"
+                    raise InputError(
+                        f"{plan}: lines {twin.line} and {use.line} both import {twin.path}"
+                        f"{spelled} into location {use.location}; its calls would be posted twice"
+                    )
+        for key in keys:
+            (writers if use.writes else readers).setdefault(key, use)
+            if use.role == "input":
+                imports[(use.location, key)] = use
+
+
+def _clash(plan: Path, first: _Use, second: _Use) -> str:
+    """One line naming both: the file written first, then what else it is."""
+    writer, other = (second, first) if second.writes else (first, second)
+    harm = "one would overwrite the other" if other.writes else "it would be overwritten"
+    return f"{plan}: {writer} {writer.path} is {other}; {harm} (give each line files of its own)"
 
 
 def _split(text: str) -> list[str]:
     return [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
 
 
-def _prepare(row: PlanRow, shared: Shared, env: config.Environment, locks: ExitStack) -> Any:
-    """Everything a location needs before its first request, or an ImporterError."""
+@dataclass(frozen=True)
+class _Prepared:
+    """A location checked and ready to start: nothing of it is open until it runs."""
+
+    source: Source
+    load: config.LoadOptions
+    norm: config.NormaliseOptions
+    send: config.SendOptions
+    journal: Path
+
+
+def _prepare(row: PlanRow, shared: Shared, env: config.Environment) -> _Prepared:
+    """Everything a location needs before its first request, or an ImporterError. Its lock is
+    taken when it starts (see `_run_all`): holding every location's from the outset ran a
+    large plan out of file handles."""
     token = config.read_secret(row.token_env)
     if token is None and not shared.send.dry_run:
         raise UsageError(f"{row.token_env} (the token of {row.location_id}) is not set")
@@ -158,7 +254,10 @@ def _prepare(row: PlanRow, shared: Shared, env: config.Environment, locks: ExitS
     sets_pairs = [p for p in options.get("set", "").split(";") if p.strip()]
     sets = config.resolve_sets(sets_pairs, options.get("provider_id") or env.provider_id)
     load = config.LoadOptions(
-        chunk_size=shared.chunk_size, preset=options.get("preset"), given=frozenset(sets)
+        chunk_size=shared.chunk_size,
+        preset=options.get("preset"),
+        given=frozenset(sets),
+        advice=config.PLAN_ADVICE,
     )
     norm = config.NormaliseOptions(
         region=region,
@@ -177,22 +276,40 @@ def _prepare(row: PlanRow, shared: Shared, env: config.Environment, locks: ExitS
         token_name=row.token_env,
     )
     jpath = check_results(row.results, [row.input], "results")
-    locks.enter_context(RunLock(jpath, row.results))
     source = open_source(row.input, load)
     check_source(source, norm, send)
-    return source, load, norm, send
+    return _Prepared(source, load, norm, send, jpath)
+
+
+def locations_at_once(shared: Shared, limit: int | None = None) -> int:
+    """How many locations run at once within the process's open-files limit (`ulimit -n`):
+    each running location holds FILES_PER_LOCATION files and a connection per request it may
+    have in flight; the others wait for a place, holding nothing."""
+    if limit is None:
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if limit == resource.RLIM_INFINITY:
+            limit = 1 << 20
+    each = FILES_PER_LOCATION + min(shared.send.concurrency, shared.max_in_flight)
+    return max(1, (limit - RESERVED_HANDLES) // each)
 
 
 class _Barrier:
-    """Every location's first chunk checked before any location sends (see import_chunks)."""
+    """The first locations to start (as many as run at once) each check their first chunk
+    before any of them sends (see import_chunks); a location that starts later, when one of
+    them has ended, waits for the same moment without being counted."""
 
     def __init__(self, parties: int) -> None:
         self._waiting = parties
         self._open = asyncio.Event()
         self._arrived: set[int] = set()
+        if parties <= 0:
+            self._open.set()
 
     async def arrive(self) -> None:
         self._count_once()
+        await self._open.wait()
+
+    async def wait(self) -> None:
         await self._open.wait()
 
     def leave(self) -> None:
@@ -228,24 +345,34 @@ def run_plan(
 ) -> PlanResult:
     env = config.read_environment()
     runs = [LocationRun(row) for row in rows]
-    with ExitStack() as locks:
-        ready: list[tuple[LocationRun, Any]] = []
-        for run in runs:
-            try:
-                ready.append((run, _prepare(run.row, shared, env, locks)))
-            except ImporterError as exc:
-                run.error, run.code = str(exc), exc.exit_code
-                notify(f"{run.row.location_id}: {exc}")
-        asyncio.run(_run_all(ready, shared, notify))
+    ready: list[tuple[LocationRun, _Prepared]] = []
+    for run in runs:
+        try:
+            ready.append((run, _prepare(run.row, shared, env)))
+        except ImporterError as exc:
+            run.error, run.code = str(exc), exc.exit_code
+            notify(f"{run.row.location_id}: {exc}")
+    at_once = locations_at_once(shared)
+    if len(ready) > at_once:
+        notify(
+            f"{at_once} locations at a time: the open-files limit (ulimit -n) is"
+            f" {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}, and a location holds up to"
+            f" {FILES_PER_LOCATION + min(shared.send.concurrency, shared.max_in_flight)}"
+        )
+    asyncio.run(_run_all(ready, shared, notify, at_once))
     result = PlanResult(plan, runs)
     _write_reports(result)
     return result
 
 
 async def _run_all(
-    ready: list[tuple[LocationRun, Any]], shared: Shared, notify: Callable[[str], None]
+    ready: list[tuple[LocationRun, _Prepared]],
+    shared: Shared,
+    notify: Callable[[str], None],
+    at_once: int,
 ) -> None:
     in_flight = asyncio.Semaphore(shared.max_in_flight)
+    places = asyncio.Semaphore(at_once)
     _warm_up()
     stops = [Stop() for _ in ready]
     loop = asyncio.get_running_loop()
@@ -257,7 +384,7 @@ async def _run_all(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop_all)
     show = shared.send.progress
-    sizes = [estimate_rows(source.path) for _, (source, _, _, _) in ready]
+    sizes = [estimate_rows(prepared.source.path) for _, prepared in ready]
     total = tqdm(
         total=sum(sizes),
         unit="row",
@@ -279,26 +406,43 @@ async def _run_all(
         )
         bars.append(bar)
 
-    barrier = _Barrier(len(ready))
+    barrier = _Barrier(min(at_once, len(ready)))
 
-    async def one(run: LocationRun, prepared: Any, stop: Stop, bar: tqdm) -> None:
-        source, load, norm, send = prepared
-        try:
-            chunks = check_chunks(source, norm, _now(), load.chunk_size)
-            run.result = await import_chunks(
-                source, chunks, run.row.results, send, stop, notify, in_flight, bar, barrier.arrive
-            )
-        except ImporterError as exc:
-            run.error, run.code = str(exc), exc.exit_code
-        except Exception as exc:  # a failing location stops alone; the others go on
-            run.error, run.code = f"{type(exc).__name__}: {exc}", 1
-        finally:
-            barrier.leave()  # a location that ended before its first chunk must not hold all
-            bar.close()
+    async def one(i: int, run: LocationRun, prepared: _Prepared, stop: Stop, bar: tqdm) -> None:
+        first = i < at_once  # places are taken in order: these start at once
+        async with places:
+            try:
+                # Its lock and journal are open only while it runs (the journal in
+                # import_chunks): a plan of any length stays within the process's handles.
+                with RunLock(prepared.journal, run.row.results):
+                    size = prepared.load.chunk_size
+                    chunks = check_chunks(prepared.source, prepared.norm, _now(), size)
+                    run.result = await import_chunks(
+                        prepared.source,
+                        chunks,
+                        run.row.results,
+                        prepared.send,
+                        stop,
+                        notify,
+                        in_flight,
+                        bar,
+                        barrier.arrive if first else barrier.wait,
+                    )
+            except ImporterError as exc:
+                run.error, run.code = str(exc), exc.exit_code
+            except Exception as exc:  # a failing location stops alone; the others go on
+                run.error, run.code = f"{type(exc).__name__}: {exc}", 1
+            finally:
+                if first:  # one that ended before its first chunk must not hold the others
+                    barrier.leave()
+                bar.close()
 
     try:
         await asyncio.gather(
-            *(one(r, p, s, b) for (r, p), s, b in zip(ready, stops, bars, strict=True))
+            *(
+                one(i, r, p, s, b)
+                for i, ((r, p), s, b) in enumerate(zip(ready, stops, bars, strict=True))
+            )
         )
     finally:
         total.close()
@@ -326,19 +470,19 @@ def _now() -> Any:
 
 def _write_reports(result: PlanResult) -> None:
     """Each location's HTML report beside its results, and the plan's index linking them."""
-    from importer.report.pages import render, write_html
+    from importer.report.pages import href, render, write_html
     from importer.report.summaries import read_results_summary
 
     for run in result.runs:
         if run.result is None or not run.row.results.is_file():
             continue
-        page = run.row.results.with_suffix(".html")
+        page = report_path(run.row.results)
         try:
             write_html(read_results_summary(run.row.results), page)
             run.report = page
         except ImporterError as exc:
             run.error = run.error or f"report: {exc}"
-    index = result.plan.with_name(result.plan.stem + ".index.html")
+    index = index_path(result.plan)
     try:
         check_output(index, "the index", [result.plan])
     except ImporterError:
@@ -351,7 +495,7 @@ def _write_reports(result: PlanResult) -> None:
             "stopped": (run.result.stop_reason or "") if run.result else "",
             "error": run.error,
             "exit": run.exit_code,
-            "report": _relative(run.report, index.parent) if run.report else "",
+            "report": href(run.report, index.parent) if run.report else "",
         }
         for run in result.runs
     ]
@@ -360,10 +504,3 @@ def _write_reports(result: PlanResult) -> None:
         encoding="utf-8",
     )
     result.index = index
-
-
-def _relative(path: Path, base: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(base.resolve()))
-    except ValueError:
-        return path.resolve().as_uri()

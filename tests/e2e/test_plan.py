@@ -98,7 +98,7 @@ def test_a_refused_token_and_a_daily_cap_stop_only_their_locations(
     index = tmp_path / "plan.index.html"
     page = index.read_text()
     for loc in range(4):
-        assert f'href="out/res{loc}.html"' in page and (out / f"res{loc}.html").is_file()
+        assert f'href="./out/res{loc}.html"' in page and (out / f"res{loc}.html").is_file()
     # The token fixed, the same plan resumes each location where it stood.
     again = run_plan(plan, box, env())
     assert Counter(r["outcome"] for r in rows(out / "res1.csv")) == {"created": 25}
