@@ -333,3 +333,25 @@ def test_a_200_mb_recording_is_streamed_in_flat_memory(
     assert copied.hexdigest() == _sha(folder / "long.wav")
     # Flat: the 200 MB copy costs no more than a few chunks over the 1 MB one.
     assert peaks["long.wav"] - peaks["short.wav"] < 30, peaks
+
+
+def test_a_type_highlevel_refuses_fails_the_row_and_is_not_sent_as_a_link(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    folder = _recordings_dir(tmp_path, {"transcript.txt": 2_000, "RE0001.mp3": 2_000})
+    calls = _calls_with_recordings(tmp_path / "calls.csv", "BASE", ["transcript.txt", "RE0001.mp3"])
+    box = _start(sandbox, calls, folder)
+    calls.write_text(calls.read_text().replace("BASE", box.url))
+    ran = run_cli(
+        calls, tmp_path / "out.csv", box, "--recordings", "copy", "--location-id",
+        "loc-sandbox", env=_source_env(),
+    )  # fmt: skip
+    assert ran.code == 1
+    first, second = ran.rows()
+    assert first["outcome"] == "failed"
+    assert first["error"] == (
+        f"recording {box.url}/source/transcript.txt: HighLevel refused its type"
+        " (HTTP 415: Unsupported file type text/plain)"
+    )
+    assert second["outcome"] == "created"
+    assert [c["body"]["altId"] for c in box.calls()] == [second["alt_id"]]  # type: ignore[index]
