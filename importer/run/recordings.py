@@ -129,7 +129,8 @@ class RecordingCopier:
         self.journal = journal
         self.tally = Tally()
         self._sources = asyncio.Semaphore(options.concurrency)
-        self._running: dict[str, asyncio.Future[str]] = {}
+        self._running: dict[str, asyncio.Future[str]] = {}  # by source
+        self._contents: dict[str, asyncio.Future[Recording]] = {}  # by sha256: uploaded once
         self._http: httpx.AsyncClient | None = None
         self._tmp: Path | None = None
         self._folder: dict[str, list[Path]] | None = None
@@ -244,9 +245,29 @@ class RecordingCopier:
                 f" {_mb(self.options.max_bytes)}"
             )
         same = self.journal.recording_with_content(local.sha256)
+        uploading = self._contents.get(local.sha256)
+        if same is None and uploading is not None:  # the same bytes, being uploaded right now
+            try:
+                same = await asyncio.shield(uploading)
+            except (RecordingError, CopyStopped):
+                same = None  # that source's failure is its own: this one tries for itself
         if same is not None:
             self.tally.reused += 1
             return self._uploaded(replace(same, source=source))
+        mine: asyncio.Future[Recording] = asyncio.get_running_loop().create_future()
+        self._contents[local.sha256] = mine
+        try:
+            recording = await self._upload(source, local)
+        except BaseException as exc:
+            self._contents.pop(local.sha256, None)
+            mine.set_exception(exc if isinstance(exc, Exception) else CopyStopped("stopped"))
+            mine.exception()  # retrieved here: no warning when nobody was waiting
+            raise
+        mine.set_result(recording)
+        return self._uploaded(recording)
+
+    async def _upload(self, source: str, local: _Local) -> Recording:
+        """Upload until the answer (or the library) says where it is stored."""
         name = f"{local.sha256}{local.suffix}"
         for _ in range(UPLOAD_ROUNDS):
             self.tally.uploads += 1
@@ -271,10 +292,9 @@ class RecordingCopier:
                         f" library could not be read ({stored.error}); a re-run looks again"
                     )
             if stored.url:
-                recording = Recording(
+                return Recording(
                     source, local.sha256, local.size, name, "uploaded", stored.url, stored.file_id
                 )
-                return self._uploaded(recording)
         raise RecordingError(
             f"recording {source}: {UPLOAD_ROUNDS} uploads lost their answers and none shows in"
             " the media library; a re-run tries again"

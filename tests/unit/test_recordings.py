@@ -7,13 +7,14 @@ import asyncio
 import base64
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import respx
 
 from importer.api.client import LeadConnectorClient, Verdict, request
-from importer.api.media import MediaLibrary
+from importer.api.media import MediaLibrary, Stored
 from importer.config import RecordingOptions, Secret
 from importer.run import recordings
 from importer.run.recordings import RecordingCopier, RecordingError, Tally, _index_folder
@@ -142,3 +143,36 @@ def test_the_sidecar_lists_journal_copies_this_runs_failures_and_linked_hosts() 
         ("api.twilio.com", "linked"),
     ]
     assert lines[2].calls == 36
+
+
+class _Library(MediaLibrary):
+    """Uploads that take a moment and succeed; counted."""
+
+    def __init__(self) -> None:
+        super().__init__(None, "loc")  # type: ignore[arg-type]
+        self.names: list[str] = []
+
+    async def upload(self, path: Path, name: str, content_type: str, before_send: Any) -> Stored:
+        before_send()
+        self.names.append(name)
+        await asyncio.sleep(0.05)
+        return Stored(f"https://cdn.test/{name}", "f")
+
+
+def test_two_calls_or_two_sources_with_the_same_bytes_upload_them_once(tmp_path: Path) -> None:
+    for name in ("a.wav", "b.wav"):
+        (tmp_path / name).write_bytes(b"RIFF same bytes")
+    (tmp_path / "c.wav").write_bytes(b"RIFF other bytes")
+    library = _Library()
+    copier = RecordingCopier(RecordingOptions("copy"), library, Journal(tmp_path / "j.sqlite"))
+    sources = [str(tmp_path / n) for n in ("a.wav", "a.wav", "b.wav", "c.wav")]
+
+    async def copy_all() -> list[list[str]]:
+        done = await asyncio.gather(*(copier.copy([s], f"id{i}") for i, s in enumerate(sources)))
+        return [c.urls for c in done]
+
+    urls = asyncio.run(copy_all())
+    same = hashlib.sha256(b"RIFF same bytes").hexdigest()
+    assert len(library.names) == 2 and f"{same}.wav" in library.names
+    assert urls[0] == urls[1] == urls[2] == [f"https://cdn.test/{same}.wav"]
+    assert {r.source for r in copier.journal.recordings()} == set(sources)
