@@ -31,7 +31,15 @@ def run_summary(result: RunResult) -> str:
     lines.append(
         f"  {result.requests} requests in {result.elapsed_s:.1f} s ({rate:.1f} requests/s)"
     )
-    lookups = {k: v for k, v in result.by_endpoint.items() if not k.endswith(" call")}
+    lookups = {
+        k: v
+        for k, v in result.by_endpoint.items()
+        if not k.endswith(" call") and not k.startswith("media ")
+    }
+    media = {k: v for k, v in result.by_endpoint.items() if k.startswith("media ")}
+    if media:
+        parts = ", ".join(f"{n} {k.removeprefix('media ')}s" for k, n in sorted(media.items()))
+        lines.append(f"  media library: {parts}")
     if lookups or result.numbers_reused:
         parts = ", ".join(f"{n} {k}" for k, n in sorted(lookups.items()))
         reused = (
