@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -60,8 +61,9 @@ def _source_env() -> dict[str, str]:
     return env
 
 
-def _media(sandbox: Sandbox) -> list[dict[str, object]]:
-    return httpx.get(f"{sandbox.url}/sandbox/media").json()  # type: ignore[no-any-return]
+def _media(sandbox: Sandbox) -> list[dict[str, Any]]:
+    files: list[dict[str, Any]] = httpx.get(f"{sandbox.url}/sandbox/media").json()
+    return files
 
 
 def _sha(path: Path) -> str:
@@ -111,7 +113,7 @@ def _check_copies(
 ) -> None:
     """Every created call carries one attachment: a HighLevel URL whose bytes are the
     source's; every recording uploaded once; the failed rows name their recording."""
-    by_alt = {call["body"]["altId"]: call for call in box.calls()}  # type: ignore[index]
+    by_alt = {call["body"]["altId"]: call for call in box.calls()}
     assert len(by_alt) == len(box.calls()), "a call was posted twice"
     media = _media(box)
     uploads = Counter(str(m["name"]) for m in media)
@@ -129,7 +131,7 @@ def _check_copies(
             continue
         assert row["outcome"] == "created", row
         body = by_alt[row["alt_id"]]["body"]
-        (url,) = body["attachments"]  # type: ignore[index]
+        (url,) = body["attachments"]
         assert str(url).startswith(f"{box.url}/sandbox/media/")
         copy = httpx.get(str(url)).content
         assert hashlib.sha256(copy).hexdigest() == _sha(folder / name)
@@ -199,7 +201,7 @@ def test_kill_mid_copy_then_rerun_uploads_nothing_twice_and_posts_nothing_twice(
         command, env=_source_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.monotonic() + 60
-    while box.stats()["uploads"] < 15:  # type: ignore[operator]
+    while box.stats()["uploads"] < 15:
         if time.monotonic() > deadline or process.poll() is not None:
             pytest.fail("the run did not reach 15 uploads")
         time.sleep(0.05)
@@ -253,14 +255,14 @@ def test_a_pbx_export_finds_each_recording_in_its_folder_by_the_call_unique_id(
         "--timezone", "America/New_York",
     )  # fmt: skip
     assert ran.code == 0, ran.stdout + ran.stderr
-    posted = {c["body"]["altId"]: c["body"] for c in box.calls()}  # type: ignore[index]
+    posted = {c["body"]["altId"]: c["body"] for c in box.calls()}
     assert set(posted) == {"1741601700.11", "1741601800.12", "1741601900.13"}
     assert "attachments" not in posted["1741601900.13"]  # no recording: none made up
     for alt, name in (
         ("1741601700.11", folder / "1741601700.11.wav"),
         ("1741601800.12", next(folder.rglob("*1741601800.12.wav"))),
     ):
-        (url,) = posted[alt]["attachments"]  # type: ignore[index]
+        (url,) = posted[alt]["attachments"]
         assert hashlib.sha256(httpx.get(str(url)).content).hexdigest() == _sha(name)
 
 
@@ -324,7 +326,7 @@ def test_a_200_mb_recording_is_streamed_in_flat_memory(
             env,
         )  # fmt: skip
         assert code == 0
-    posted = {c["body"]["altId"]: c["body"] for c in box.calls()}  # type: ignore[index]
+    posted = {c["body"]["altId"]: c["body"] for c in box.calls()}
     (url,) = posted[f"CA{0:032x}"]["attachments"]  # the first call's: long.wav
     copied = hashlib.sha256()
     with httpx.stream("GET", str(url)) as response:
@@ -354,4 +356,4 @@ def test_a_type_highlevel_refuses_fails_the_row_and_is_not_sent_as_a_link(
         " (HTTP 415: Unsupported file type text/plain)"
     )
     assert second["outcome"] == "created"
-    assert [c["body"]["altId"] for c in box.calls()] == [second["alt_id"]]  # type: ignore[index]
+    assert [c["body"]["altId"] for c in box.calls()] == [second["alt_id"]]
