@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -84,6 +85,28 @@ AttemptsOpt = Annotated[int, typer.Option(min=1, help="Tries for retryable error
 BaseUrlOpt = Annotated[str | None, typer.Option(help="API base URL")]
 TimeoutOpt = Annotated[float, typer.Option(min=0.1, help="Seconds per request")]
 ProgressOpt = Annotated[bool, typer.Option(help="Show the progress bar")]
+RecordingsOpt = Annotated[
+    str,
+    typer.Option(
+        help="link: post the export's recording URLs as they are (they die with the old"
+        " system); copy: copy each recording into the location's media library; none: leave"
+        " them out. Source credentials: RECORDINGS_BASIC_AUTH or RECORDINGS_BEARER_TOKEN"
+    ),
+]
+RecordingsDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="A PBX's recordings folder, for --recordings copy: each call's file is found by"
+        " the call's unique id (or by the file name of its recording URL)"
+    ),
+]
+RecordingsConcurrencyOpt = Annotated[
+    int, typer.Option(min=1, help="Recordings downloaded at once from the old system")
+]
+RecordingLimitOpt = Annotated[
+    float,
+    typer.Option(help="Largest recording uploaded, in MB (HighLevel's upload-file takes 25)"),
+]
 
 
 def _inputs(
@@ -142,6 +165,7 @@ def _send_options(
     dry_run: bool = False,
     wait_daily: bool = False,
     settle: bool = True,
+    recordings: config.RecordingOptions | None = None,
 ) -> config.SendOptions:
     pace = config.parse_rate(rate)
     if env.token is None and not dry_run:
@@ -152,6 +176,13 @@ def _send_options(
     if env.token is not None:
         config.check_token(env.token)
     url = base_url if base_url is not None else (env.base_url or config.DEFAULT_BASE_URL)
+    recordings = recordings or config.RecordingOptions()
+    location = config.check_location(location_id or env.location_id or "")
+    if recordings.copy and not location and not dry_run:
+        raise UsageError(
+            "--recordings copy needs --location-id (or GHL_LOCATION_ID): recordings are"
+            " stored in the location's media library"
+        )
     return config.SendOptions(
         base_url=config.check_base_url(url),
         token=env.token,
@@ -163,9 +194,10 @@ def _send_options(
         timeout_s=timeout,
         wait_daily=wait_daily,
         progress=progress,
-        location_id=config.check_location(location_id or env.location_id or ""),
+        location_id=location,
         create_contacts=create_contacts,
         settle=settle,
+        recordings=recordings,
     )
 
 
@@ -253,6 +285,10 @@ def run(
         bool, typer.Option("--dry-run", help="Validate and build every payload; send nothing")
     ] = False,
     progress: ProgressOpt = True,
+    recordings: RecordingsOpt = "link",
+    recordings_dir: RecordingsDirOpt = None,
+    recordings_concurrency: RecordingsConcurrencyOpt = 4,
+    recording_limit_mb: RecordingLimitOpt = config.UPLOAD_LIMIT_MB,
 ) -> None:
     """Import the calls: validate, find each call's conversation, post every valid row once,
     read uncertain calls back, write the results CSV."""
@@ -260,11 +296,14 @@ def run(
     from importer.run.summaries import run_summary
 
     env = config.read_environment()
+    copying = config.resolve_recordings(
+        recordings, recordings_dir, recordings_concurrency, recording_limit_mb
+    )
     send = _send_options(
         env, base_url=base_url, concurrency=concurrency, rate=rate, max_attempts=max_attempts,
         timeout=timeout, progress=progress, location_id=location_id,
         create_contacts=create_contacts, retry_uncertain=retry_uncertain, dry_run=dry_run,
-        wait_daily=wait_daily, settle=not no_settle,
+        wait_daily=wait_daily, settle=not no_settle, recordings=copying,
     )  # fmt: skip
     load, norm = _inputs(
         env, map_=map_, status_map=status_map, region=region, timezone=timezone,
@@ -309,18 +348,24 @@ def resolve(
     base_url: BaseUrlOpt = None,
     timeout: TimeoutOpt = 30.0,
     progress: ProgressOpt = True,
+    recordings: RecordingsOpt = "link",
+    recordings_dir: RecordingsDirOpt = None,
+    recordings_concurrency: RecordingsConcurrencyOpt = 4,
 ) -> None:
     """The pre-flight: find the contact and conversation of every distinct customer number;
     post no call and, without --create-contacts, create nothing. Prints what the import will
-    cost in requests and time."""
+    cost in requests and time, recordings included."""
     from importer.run.preflight import resolve_file
     from importer.run.summaries import preflight_summary
 
     env = config.read_environment()
+    copying = config.resolve_recordings(
+        recordings, recordings_dir, recordings_concurrency, config.UPLOAD_LIMIT_MB
+    )
     send = _send_options(
         env, base_url=base_url, concurrency=concurrency, rate=rate, max_attempts=max_attempts,
         timeout=timeout, progress=progress, location_id=location_id,
-        create_contacts=create_contacts,
+        create_contacts=create_contacts, recordings=copying,
     )  # fmt: skip
     if not send.location_id:
         raise UsageError("resolve needs --location-id (or GHL_LOCATION_ID): where to look")
@@ -367,7 +412,7 @@ def run_plan(
         typer.Argument(
             help="CSV: location_id, input, results, token_env (the name of the variable holding"
             " the token), optional provider_id, timezone, region, preset, our_number, direction,"
-            " set",
+            " set, recordings (link, copy or none)",
             show_default=False,
         ),
     ],
@@ -399,6 +444,9 @@ def run_plan(
         bool, typer.Option("--dry-run", help="Validate and build every payload; send nothing")
     ] = False,
     progress: ProgressOpt = True,
+    recordings: RecordingsOpt = "link",
+    recordings_concurrency: RecordingsConcurrencyOpt = 4,
+    recording_limit_mb: RecordingLimitOpt = config.UPLOAD_LIMIT_MB,
 ) -> None:
     """Import many locations in one process, each at its own pace, with its own journal,
     results and report; a location that fails stops alone. Exit code: the worst location's."""
@@ -415,6 +463,11 @@ def run_plan(
         timeout=timeout, progress=progress, location_id=None, create_contacts=create_contacts,
         dry_run=dry_run, wait_daily=wait_daily, settle=not no_settle,
     )  # fmt: skip
+    # A plan's locations all have their ID, which `copy` needs: checked per line, not here.
+    copying = config.resolve_recordings(
+        recordings, None, recordings_concurrency, recording_limit_mb
+    )
+    template = replace(template, recordings=copying)
     shared = Shared(
         region=config.check_region(region),
         timezone=config.check_timezone(timezone),
@@ -487,6 +540,17 @@ def sandbox(
         bool, typer.Option("--fail-reads", help="Answer 500 to every message list")
     ] = False,
     seed: Annotated[int | None, typer.Option(help="Random seed for faults")] = None,
+    max_upload_mb: Annotated[
+        float, typer.Option(help="Largest file the media library takes (413 past it)")
+    ] = config.UPLOAD_LIMIT_MB,
+    source_dir: Annotated[
+        Path | None,
+        typer.Option(help="Also stand in for the old system: serve DIR's recordings at /source/"),
+    ] = None,
+    source_auth_env: Annotated[
+        str | None,
+        typer.Option(help="The variable holding user:password that /source/ asks for (Basic)"),
+    ] = None,
 ) -> None:
     """Serve a local stand-in for the API on loopback; the token is GHL_TOKEN."""
     from importer.sandbox.server import SandboxConfig, serve
@@ -512,6 +576,9 @@ def sandbox(
             index_lag_ms=index_lag_ms,
             messages_without_altid=messages_without_altid,
             fail_reads=fail_reads,
+            max_upload_bytes=int(max_upload_mb * 1024 * 1024),
+            source_dir=source_dir,
+            source_auth=config.read_secret(source_auth_env) if source_auth_env else None,
         )
     )
 

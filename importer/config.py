@@ -101,6 +101,28 @@ class Rate:
         return f"{self.requests}/{self.period_s:g}s"
 
 
+RECORDING_MODES: Final = ("link", "copy", "none")
+UPLOAD_LIMIT_MB: Final = 25  # POST /medias/upload-file takes files up to 25 MB (spec)
+
+
+@dataclass(frozen=True)
+class RecordingOptions:
+    """What happens to a call's recording. `link` posts the export's URL as it is (it dies with
+    the old system), `copy` downloads it and uploads it to HighLevel, `none` leaves it out."""
+
+    mode: str = "link"
+    directory: Path | None = None  # --recordings-dir: a PBX's recordings on its own disk
+    basic_auth: Secret | None = None  # RECORDINGS_BASIC_AUTH=user:password (Twilio: SID:token)
+    bearer: Secret | None = None  # RECORDINGS_BEARER_TOKEN (RingCentral's recording URLs)
+    concurrency: int = 4  # downloads at once: the old system has its own pace
+    max_bytes: int = UPLOAD_LIMIT_MB * 1024 * 1024
+    timeout_s: float = 120.0
+
+    @property
+    def copy(self) -> bool:
+        return self.mode == "copy"
+
+
 @dataclass(frozen=True)
 class SendOptions:
     base_url: str = DEFAULT_BASE_URL
@@ -117,6 +139,7 @@ class SendOptions:
     create_contacts: bool = False
     settle: bool = True  # read uncertain calls back before sending (--no-settle: not)
     token_name: str = "GHL_TOKEN"  # where the token came from, for the message when refused
+    recordings: RecordingOptions = RecordingOptions()
 
 
 @dataclass(frozen=True)
@@ -160,6 +183,44 @@ def read_secret(
             value = dotenv_values(path).get(name)
     value = (value or "").strip()
     return Secret(value, name) if value else None
+
+
+def resolve_recordings(
+    mode: str,
+    directory: Path | None,
+    concurrency: int,
+    limit_mb: float,
+    environ: Mapping[str, str] | None = None,
+    dotenv_path: Path | None = None,
+) -> RecordingOptions:
+    """`--recordings`, `--recordings-dir` and the source system's credentials, which come
+    from the environment or `.env` only (never a flag, never printed)."""
+    mode = mode.strip().lower()
+    if mode not in RECORDING_MODES:
+        raise UsageError(f"--recordings must be one of {', '.join(RECORDING_MODES)}, got {mode!r}")
+    if directory is not None:
+        if mode != "copy":
+            raise UsageError("--recordings-dir goes with --recordings copy")
+        if not directory.is_dir():
+            raise UsageError(f"--recordings-dir {directory} is not a directory")
+    basic = read_secret("RECORDINGS_BASIC_AUTH", environ, dotenv_path)
+    bearer = read_secret("RECORDINGS_BEARER_TOKEN", environ, dotenv_path)
+    if basic is not None:
+        check_token(basic)
+        if ":" not in basic.reveal():
+            raise UsageError("RECORDINGS_BASIC_AUTH must be user:password (Twilio: SID:token)")
+    if bearer is not None:
+        check_token(bearer)
+    if limit_mb <= 0:
+        raise UsageError("--recording-limit-mb must be more than 0")
+    return RecordingOptions(
+        mode=mode,
+        directory=directory,
+        basic_auth=basic,
+        bearer=bearer,
+        concurrency=concurrency,
+        max_bytes=int(limit_mb * 1024 * 1024),
+    )
 
 
 def check_location(location_id: str) -> str:

@@ -90,9 +90,21 @@ def journal_files(option: str, results: Path) -> list[Named]:
     ]
 
 
+def recordings_path(results: Path) -> Path:
+    """Beside the results: what became of each recording (`--recordings`)."""
+    return results.with_name(f"{results.stem}.recordings.csv")
+
+
 def results_files(option: str, results: Path) -> list[Named]:
-    """Everything a run writes for `--results`: the CSV, its `.partial` and its journal."""
-    return [*csv_files(option, results), *journal_files(option, results)]
+    """Everything a run writes for `--results`: the CSV, its `.partial`, its journal, and the
+    recordings file with its `.partial`."""
+    recordings = recordings_path(results)
+    return [
+        *csv_files(option, results),
+        *journal_files(option, results),
+        Named(option, results, recordings, "recordings file"),
+        Named(option, results, partial_path(recordings), "recordings file's unfinished copy"),
+    ]
 
 
 def check_files(keep: Sequence[Named], writes: Sequence[Named]) -> None:

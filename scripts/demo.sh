@@ -29,11 +29,26 @@ if [ -z "$URL" ]; then
   exit 1
 fi
 
+# The PBX's recordings as MixMonitor leaves them, named after each call's uniqueid (a second or
+# more of silence each; one call has none): the Asterisk import copies them into HighLevel.
+rm -rf out/recordings && mkdir -p out/recordings
+$PY - <<'PY'
+import csv, wave
+with open("sample_data/asterisk_master.csv", newline="") as handle:
+    ids = [row[16] for row in csv.reader(handle) if len(row) > 16][:-1]
+for i, uniqueid in enumerate(ids):
+    with wave.open(f"out/recordings/{uniqueid}.wav", "wb") as out:
+        out.setnchannels(1), out.setsampwidth(2), out.setframerate(8000)
+        out.writeframes(b"\0\0" * (8000 + 800 * i))
+PY
+
 options() {  # what each sample needs beyond the defaults
   case "$1" in
     dialer_export) echo --timezone America/New_York ;;
     dialer_call_log) echo --timezone America/New_York --set from=$OURS ;;
-    asterisk_master | freeswitch_master) echo --timezone America/Los_Angeles --our-number $OURS ;;
+    asterisk_master) echo --timezone America/Los_Angeles --our-number $OURS \
+      --recordings copy --recordings-dir out/recordings ;;
+    freeswitch_master) echo --timezone America/Los_Angeles --our-number $OURS ;;
     *) ;;
   esac
 }

@@ -58,6 +58,21 @@ def _bars(items: list[tuple[str, int]], room: int = 300) -> list[tuple[str, int,
     return [(label, n, max(1, int(room * n / top))) for label, n in items]
 
 
+def _recordings(summary: ResultsSummary) -> dict[str, Any] | None:
+    lines = summary.recordings
+    if not lines:
+        return None
+    copied = [r for r in lines if r.outcome == "copied"]
+    linked = [r for r in lines if r.outcome == "linked"]
+    return {
+        "copied": len(copied),
+        "megabytes": f"{sum(r.size or 0 for r in copied) / 1048576:.1f}",
+        "failed": [r for r in lines if r.outcome == "failed"][:MAX_UNMATCHED],
+        "linked": linked,
+        "linked_total": sum(r.calls or 0 for r in linked),
+    }
+
+
 def render_report(summary: ResultsSummary) -> str:
     total = summary.total
     outcomes = outcome_lines(summary.counts)
@@ -78,6 +93,7 @@ def render_report(summary: ResultsSummary) -> str:
         direction_outcomes=present,
         settled=summary.settled if any(summary.settled.values()) else None,
         unmatched=summary.unmatched.most_common(MAX_UNMATCHED),
+        recordings=_recordings(summary),
         unmatched_total=len(summary.unmatched),
         days=_bars(sorted(summary.per_day.items())[-60:]),
         reasons=_bars(summary.reasons.most_common(15)),

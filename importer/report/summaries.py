@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from importer.errors import InputError
+from importer.state.recordings import RecordingLine, read_recordings, recordings_path
 from importer.state.results import (
     NEEDS_ATTENTION,
     OUTCOMES,
@@ -83,6 +84,7 @@ class ResultsSummary:
     directions: Counter[tuple[str, str]] = field(default_factory=Counter)  # (direction, outcome)
     unmatched: Counter[str] = field(default_factory=Counter)  # customer number -> rows
     settled: Counter[str] = field(default_factory=Counter)  # found, sent again, unreadable
+    recordings: list[RecordingLine] = field(default_factory=list)  # RESULTS.recordings.csv
 
     @property
     def total(self) -> int:
@@ -135,7 +137,29 @@ def read_results_summary(path: Path) -> ResultsSummary:
             _add_chunk(summary, chunk)
     except (ValueError, pd.errors.ParserError) as exc:
         raise InputError(f"{path}: not a results file written by `run` ({exc})") from None
+    summary.recordings = read_recordings(recordings_path(path))
     return summary
+
+
+def recording_lines(recordings: list[RecordingLine], top: int = 5) -> list[str]:
+    """Recordings copied and failed, and the hosts that recordings still link to."""
+    copied = [r for r in recordings if r.outcome == "copied"]
+    failed = [r for r in recordings if r.outcome == "failed"]
+    lines = []
+    if copied or failed:
+        size = sum(r.size or 0 for r in copied)
+        lines.append(
+            f"recordings: {len(copied)} copied into HighLevel ({size / 1048576:.1f} MB),"
+            f" {len(failed)} could not be copied (their calls failed; a re-run tries again)"
+        )
+        lines.extend(f"  {r.error}" for r in failed[:top])
+    for r in recordings:
+        if r.outcome == "linked":
+            lines.append(
+                f"{r.calls} recordings link to {r.source}: they stop working when that account"
+                " closes; --recordings copy keeps them"
+            )
+    return lines
 
 
 def _counts(values: pd.Series) -> dict[str, int]:
@@ -237,6 +261,7 @@ def detail_lines(summary: ResultsSummary, top: int = 10) -> list[str]:
         lines.append(f"  {way:<10} {parts}")
     if summary.first:
         lines.append(f"calls imported span {summary.first} .. {summary.last}")
+    lines.extend(recording_lines(summary.recordings))
     if any(summary.settled.values()):
         lines.append(
             f"read back from their conversations: {summary.settled['found']} found,"

@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from importer.api.client import LeadConnectorClient, Verdict, request
 from importer.api.limiter import RateLimiter
+from importer.api.media import MediaLibrary
 from importer.api.resolve import IdCheck, Resolver
 from importer.api.session import ApiSession, Result, Stop
 from importer.api.settle import SettleCounts, Settler
@@ -37,8 +38,10 @@ from importer.errors import InputError, UsageError
 from importer.paths import Named, check_files, partial_path, results_files
 from importer.read.load import PANDAS_LOCK, Source, open_source
 from importer.read.validate import CheckedChunk, check_chunks
+from importer.run.recordings import Copied, RecordingCopier, Tally, link_hosts
 from importer.state.journal import Journal, Owner, Plan, RunLock, journal_path, journal_state
 from importer.state.payload import Draft, drafts
+from importer.state.recordings import recordings_path, write_recordings
 from importer.state.results import (
     RESULT_COLUMNS,
     SENT,
@@ -67,6 +70,7 @@ class RunResult:
     settled: SettleCounts = field(default_factory=SettleCounts)
     numbers_reused: int = 0
     journal_note: str = ""  # the journal took this location: said in the summary
+    recordings: Tally | None = None  # what was copied, failed, linked (None: no recordings)
 
     @property
     def exit_code(self) -> int:
@@ -101,8 +105,10 @@ class _Loop:
     resolver: Resolver | None
     settler: Settler | None
     bar: tqdm  # type: ignore[type-arg,unused-ignore]
+    copier: RecordingCopier | None = None
     settled: SettleCounts = field(default_factory=SettleCounts)
     live: Counter[str] = field(default_factory=Counter)
+    linked: Counter[str] = field(default_factory=Counter)  # --recordings link: host -> links
 
     @property
     def stop(self) -> Stop:
@@ -119,6 +125,7 @@ class _Loop:
         draft, fp = work.draft, work.draft.fingerprint
         given = draft.body.get("conversationId", "")
         attempts, gone = work.plan.attempts, ""
+        attachments: list[str] | None = None  # the recordings as posted, once known
         while True:
             conversation = given
             contact = draft.body.get("contactId", "") or draft.contact_id
@@ -135,7 +142,22 @@ class _Loop:
                         fp, _RowResult("failed", http_status=found.http_status, error=found.error)
                     )
                 conversation, contact = found.conversation_id, found.contact_id
-            result = await self._post(fp, draft, conversation, contact, attempts, work.plan.alt_id)
+            if attachments is None:  # after resolving: an unmatched row costs no upload
+                copied = await self._recordings(draft)
+                if copied.stopped:
+                    return self._not_sent(fp, attempts, copied.error)
+                if copied.error:
+                    row = _RowResult(
+                        "failed",
+                        attempts=attempts,
+                        error=copied.error,
+                        conversation_id=conversation,
+                    )
+                    return self._finish(fp, row)
+                attachments = copied.urls
+            result = await self._post(
+                fp, draft, conversation, contact, attempts, work.plan.alt_id, attachments
+            )
             if self.resolver is None or not _conversation_gone(result):
                 break
             if given:  # the file's own: never replaced by a guess; checked afresh next run
@@ -171,10 +193,28 @@ class _Loop:
             ),
         )
 
+    async def _recordings(self, draft: Draft) -> Copied:
+        """The call's recordings as they will be posted: copied into HighLevel, left out, or
+        the export's links as they are (their hosts counted, to say where they point)."""
+        mode = self.send.recordings.mode
+        if mode == "copy" and self.copier is not None:
+            return await self.copier.copy(draft.recordings, draft.alt_id)
+        if mode == "none":
+            return Copied([])
+        self.linked.update(link_hosts(draft.recordings))
+        return Copied(draft.recordings)
+
     async def _post(
-        self, fp: str, draft: Draft, conversation: str, contact: str, attempts: int, alt_id: str
+        self,
+        fp: str,
+        draft: Draft,
+        conversation: str,
+        contact: str,
+        attempts: int,
+        alt_id: str,
+        attachments: list[str],
     ) -> Result:
-        body = draft.final(conversation, contact, alt_id)
+        body = draft.final(conversation, contact, alt_id, attachments)
         sent = json.dumps(body, ensure_ascii=False)
         return await self.session.call(
             request("inbound call" if draft.inbound else "outbound call", json=body),
@@ -427,7 +467,12 @@ async def import_chunks(
         else None
     )
     settler = None if send.dry_run or not send.settle else Settler(session, journal)
-    state = _Loop(send, journal, session, resolver, settler, bar)
+    copier = (
+        RecordingCopier(send.recordings, MediaLibrary(session, send.location_id), journal)
+        if send.recordings.copy and not send.dry_run
+        else None
+    )
+    state = _Loop(send, journal, session, resolver, settler, bar, copier)
     counts = OutcomeCounts()
     writer = CsvAppender(results, RESULT_COLUMNS)
     try:
@@ -453,7 +498,12 @@ async def import_chunks(
     finally:
         if own_bar:
             bar.close()
+        tally = _recordings_tally(state)
+        if tally is not None:
+            write_recordings(recordings_path(results), tally.lines(journal.recordings()))
         journal.close()
+        if copier is not None:
+            await copier.aclose()
         if session.client is not None:
             await session.client.aclose()
     writer.close()
@@ -472,7 +522,17 @@ async def import_chunks(
         state.settled,
         resolver.reused if resolver else 0,
         journal.note,
+        tally,
     )
+
+
+def _recordings_tally(state: _Loop) -> Tally | None:
+    """What the run did with recordings; None when it met none."""
+    if state.copier is not None:
+        return state.copier.tally
+    if state.linked:
+        return Tally(linked=state.linked)
+    return None
 
 
 def _settled_line(total: int, found: SettleCounts, when: str) -> str:

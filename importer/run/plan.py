@@ -39,7 +39,16 @@ from importer.run.loop import RunResult, check_results, check_source, estimate_r
 from importer.state.journal import RunLock
 
 REQUIRED = ("location_id", "input", "results", "token_env")
-OPTIONAL = ("provider_id", "timezone", "region", "preset", "our_number", "direction", "set")
+OPTIONAL = (
+    "provider_id",
+    "timezone",
+    "region",
+    "preset",
+    "our_number",
+    "direction",
+    "set",
+    "recordings",
+)
 MAX_BARS = 20  # more locations than this: one total bar, no bar per location
 # The file-handle budget: a running location holds its lock, its journal with SQLite's -wal
 # and -shm, its results' .partial and its input, and one connection per request in flight;
@@ -269,11 +278,20 @@ def _prepare(row: PlanRow, shared: Shared, env: config.Environment) -> _Prepared
         our_numbers=config.resolve_our_numbers(_split(options.get("our_number", "")), region),
         can_resolve=True,
     )
+    recordings = shared.send.recordings
+    if options.get("recordings"):
+        recordings = replace(recordings, mode=options["recordings"].strip().lower())
+        if recordings.mode not in config.RECORDING_MODES:
+            raise UsageError(
+                f"recordings {options['recordings']!r} of {row.location_id}: give one of"
+                f" {', '.join(config.RECORDING_MODES)}"
+            )
     send = replace(
         shared.send,
         token=token,
         location_id=config.check_location(row.location_id),
         token_name=row.token_env,
+        recordings=recordings,
     )
     jpath = check_results(row.results, [row.input], "results")
     source = open_source(row.input, load)

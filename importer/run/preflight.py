@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from importer.api.media import MediaLibrary
 from importer.api.resolve import Resolution, Resolver
 from importer.api.session import Stop
 from importer.config import LoadOptions, NormaliseOptions, SendOptions
@@ -21,6 +22,7 @@ from importer.paths import Named, check_files, csv_files, journal_files
 from importer.read.load import PANDAS_LOCK, Source, open_source
 from importer.read.validate import check_chunks
 from importer.run.loop import check_source, new_session, open_journal
+from importer.run.recordings import RecordingCopier, Survey
 from importer.state.journal import Journal, RunLock, journal_path
 from importer.state.payload import drafts
 from importer.state.results import CsvAppender
@@ -48,10 +50,12 @@ class Preflight:
     rate_per_s: float = 10.0
     daily: int = DEFAULT_DAILY
     stop_reason: str | None = None
+    recordings: Survey | None = None
 
     @property
     def requests(self) -> int:
-        return self.calls + self.left
+        uploads = self.recordings.uploads if self.recordings is not None else 0
+        return self.calls + self.left + uploads
 
     @property
     def seconds(self) -> float:
@@ -114,10 +118,12 @@ async def _resolve(
     result.journal_note = journal.note
     keys: dict[tuple[str, str], list[str]] = {}  # (number, contact id) -> [name]
     rows: Counter[tuple[str, str]] = Counter()
+    recorded: list[tuple[list[str], str]] = []  # each call's recordings and unique id
     for chunk in check_chunks(source, norm, now, chunk_size):
         with PANDAS_LOCK:
             calls = drafts(chunk.clean[chunk.valid])
         result.calls += len(calls) - journal.created_among([c.fingerprint for c in calls])
+        recorded.extend((c.recordings, c.alt_id) for c in calls)
         for call in calls:
             if call.body.get("conversationId"):
                 result.given += 1
@@ -143,6 +149,12 @@ async def _resolve(
             found[key] = await resolver.conversation(key[0], key[1], name)
 
     await asyncio.gather(*(worker() for _ in range(min(send.concurrency, len(keys)) or 1)))
+    if send.recordings.mode != "none":
+        copier = RecordingCopier(send.recordings, MediaLibrary(session, send.location_id), journal)
+        try:
+            result.recordings = await copier.survey(recorded)
+        finally:
+            await copier.aclose()
     if session.client is not None:
         await session.client.aclose()
     writer = CsvAppender(out, NUMBER_COLUMNS)

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from importer.run.plan import PlanResult
     from importer.run.preflight import Preflight
     from importer.run.reconcile import Reconciled
+    from importer.run.recordings import Survey
 
 
 def run_summary(result: RunResult) -> str:
@@ -30,7 +31,15 @@ def run_summary(result: RunResult) -> str:
     lines.append(
         f"  {result.requests} requests in {result.elapsed_s:.1f} s ({rate:.1f} requests/s)"
     )
-    lookups = {k: v for k, v in result.by_endpoint.items() if not k.endswith(" call")}
+    lookups = {
+        k: v
+        for k, v in result.by_endpoint.items()
+        if not k.endswith(" call") and not k.startswith("media ")
+    }
+    media = {k: v for k, v in result.by_endpoint.items() if k.startswith("media ")}
+    if media:
+        parts = ", ".join(f"{n} {k.removeprefix('media ')}s" for k, n in sorted(media.items()))
+        lines.append(f"  media library: {parts}")
     if lookups or result.numbers_reused:
         parts = ", ".join(f"{n} {k}" for k, n in sorted(lookups.items()))
         reused = (
@@ -91,6 +100,7 @@ def preflight_summary(result: Preflight) -> str:
             else ""
         )
     )
+    lines.extend(_survey_lines(result.recordings))
     if result.numbers["unmatched"]:
         lines.append(
             f"{result.rows['unmatched']} rows have no contact: they will be `unmatched`, or give"
@@ -100,6 +110,24 @@ def preflight_summary(result: Preflight) -> str:
         lines.append(f"stopped early: {result.stop_reason}")
     lines.append(f"numbers written to {result.out}")
     return "\n".join(lines)
+
+
+def _survey_lines(survey: Survey | None) -> list[str]:
+    if survey is None or not survey.calls:
+        return []
+    if survey.mode == "copy":
+        size = f"{survey.size / 1048576:.1f} MB" + (
+            f" and {survey.unknown} of unknown size" if survey.unknown else ""
+        )
+        return [
+            f"recordings: {survey.calls} calls have {survey.sources} recordings; {survey.uploads}"
+            f" to copy ({size}): {survey.uploads} upload requests, counted above"
+        ]
+    return [
+        f"{n} recordings link to {host}: they stop working when that account closes;"
+        " --recordings copy keeps them"
+        for host, n in survey.hosts.most_common()
+    ]
 
 
 def plan_summary(result: PlanResult) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import mimetypes
 import os
 import random
 import time
@@ -25,7 +26,7 @@ from urllib.parse import parse_qsl
 
 from importer.config import Secret
 from importer.errors import UsageError
-from importer.sandbox import checks
+from importer.sandbox import checks, media
 from importer.sandbox.store import Conversation, Store, new_id
 
 Scope = dict[str, Any]
@@ -37,6 +38,7 @@ OUTBOUND = "/conversations/messages/outbound"
 INBOUND = "/conversations/messages/inbound"
 CONTACTS_VERSION = "2021-07-28"
 CONVERSATIONS_VERSION = "2021-04-15"
+MEDIA_VERSION = "2021-07-28"  # /medias/* (spec)
 TYPE_CALL = 1  # the numeric `type` of a call message
 SANDBOX_CONVERSATIONS = "/sandbox/conversations/"  # DELETE .../{id}: gone behind our back
 
@@ -63,6 +65,9 @@ class SandboxConfig:
     index_lag_ms: float = 1_000.0  # a created conversation shows in search this much later
     messages_without_altid: bool = False
     fail_reads: bool = False
+    max_upload_bytes: int = 25 * 1024 * 1024  # the media library's limit (HighLevel: 25 MB)
+    source_dir: Path | None = None  # the old system's recordings, served at /source/
+    source_auth: Secret | None = None  # user:password that /source/ asks for
 
 
 @dataclass
@@ -93,6 +98,7 @@ class _Request:
     headers: dict[str, str]
     query: dict[str, str]
     raw: bytes
+    receive: Receive | None = None  # a streamed body (an upload) is read by its endpoint
 
 
 class _Answer(Exception):
@@ -165,6 +171,15 @@ class SandboxApp:
                 raise UsageError(
                     f"--contacts {config.contacts}: not a UTF-8 CSV file ({exc})"
                 ) from None
+        self.media = media.Library(config.max_upload_bytes)
+        self.source = (
+            media.Source(
+                config.source_dir,
+                config.source_auth.reveal() if config.source_auth is not None else None,
+            )
+            if config.source_dir is not None
+            else None
+        )
         self._random = random.Random(config.seed)
         self._record = config.record.open("a", encoding="utf-8") if config.record else None
         self._seq = 0
@@ -181,12 +196,16 @@ class SandboxApp:
             ("POST", "/conversations/"): (
                 "conversation create", CONVERSATIONS_VERSION, self._conversation_create,
             ),
+            ("POST", "/medias/upload-file"): ("media upload", MEDIA_VERSION, self._media_upload),
+            ("GET", "/medias/files"): ("media list", MEDIA_VERSION, self._media_files),
         }  # fmt: skip
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         method, path = scope["method"], scope["path"]
+        if method in ("GET", "HEAD") and path.startswith(("/sandbox/media/", "/source/")):
+            return await self._file(method, path, scope, send)
         if (method == "GET" and path.startswith("/sandbox/")) or path == "/health":
             return await self._own(path, send)
         if method == "DELETE" and path.startswith(SANDBOX_CONVERSATIONS):
@@ -197,12 +216,14 @@ class SandboxApp:
         if route is None:
             return await _json(send, 404, {"statusCode": 404, "message": "Not Found"})
         name, version, handler = route
+        streamed = name == "media upload"
         req = _Request(
             method,
             path,
             {k.decode().lower(): v.decode("latin-1") for k, v in scope["headers"]},
             dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), True)),
-            await _body(receive),
+            b"" if streamed else await _body(receive),
+            receive if streamed else None,
         )
         account = self.accounts.get(req.headers.get("authorization", "").removeprefix("Bearer "))
         if account is None or not req.headers.get("authorization", "").startswith("Bearer "):
@@ -242,6 +263,9 @@ class SandboxApp:
         if path == "/sandbox/contacts":
             contacts = [c.as_json() for c in self.store.contacts.values()]
             return await _json(send, 200, contacts)
+        if path == "/sandbox/media":
+            files = [{**f.as_json(), "sha256": f.sha256} for f in self.media.files.values()]
+            return await _json(send, 200, files)
         if path == "/health":
             return await _json(send, 200, {"ok": True})
         return await _json(send, 404, {"statusCode": 404, "message": "Not Found"})
@@ -262,6 +286,7 @@ class SandboxApp:
             "daily_used": sum(a.daily_used for a in self.accounts.values()),
             "searches": dict(self.store.searches),
             "contacts_created": self.store.created_contacts,
+            "uploads": self.media.uploads,
             "conversations_created": dict(self.store.created_conversations),
             "locations": {
                 a.location_id: {"requests": a.daily_used, "refused": a.refused}
@@ -411,6 +436,54 @@ class SandboxApp:
             }
         }
         await self._finish(send, 200, answer, headers)
+
+    # The media library, and the old system's recordings --------------------------------------
+
+    async def _media_upload(
+        self, req: _Request, account: Account, send: Send, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        assert req.receive is not None
+        base = f"http://{req.headers.get('host', '127.0.0.1')}"
+        try:
+            stored = await self.media.upload(
+                req.receive, req.headers.get("content-type", ""), account.location_id, base
+            )
+        except media.Refused as refused:
+            raise _Answer(refused.status, refused.body) from None
+        answer = {"fileId": stored.id, "url": stored.url, "traceId": new_id()}
+        await self._finish(send, 200, answer, headers)
+
+    async def _media_files(
+        self, req: _Request, account: Account, send: Send, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        problems = media.files_problems(req.query)
+        if problems:
+            raise _unprocessable(problems)
+        self._location(req.query.get("altId"), account)
+        files = self.media.listing(req.query, account.location_id)
+        await self._finish(send, 200, {"files": files}, headers)
+
+    async def _file(self, method: str, path: str, scope: Scope, send: Send) -> None:
+        """A stored file (no token: HighLevel's storage URLs are public), or a source file
+        behind the old system's Basic auth."""
+        head = method == "HEAD"
+        if path.startswith("/sandbox/media/"):
+            stored = self.media.files.get(path.split("/")[3] if path.count("/") >= 3 else "")
+            if stored is None:
+                return await _json(send, 404, {"statusCode": 404, "message": "Not Found"})
+            return await media.serve_file(send, stored.path, stored.content_type, head)
+        if self.source is None:
+            return await _json(send, 404, {"statusCode": 404, "message": "Not Found"})
+        headers = {k.decode().lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if not self.source.authorised(headers):
+            return await _json(
+                send, 401, {"message": "Authenticate"}, [(b"www-authenticate", b"Basic")]
+            )
+        found = self.source.file(path.removeprefix("/source/"))
+        if found is None:
+            return await _json(send, 404, {"message": "The requested resource was not found"})
+        kind = mimetypes.guess_type(found.name)[0] or "application/octet-stream"
+        return await media.serve_file(send, found, kind, head)
 
     # Calls ------------------------------------------------------------------------------------
 

@@ -45,6 +45,15 @@ CREATE TABLE IF NOT EXISTS numbers (
     PRIMARY KEY (location, number)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS recordings (
+    source TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    url TEXT NOT NULL DEFAULT '',
+    file_id TEXT NOT NULL DEFAULT ''
+);
 """
 # Added since the first journals; a journal written before gets them (empty) when opened.
 _ADDED_COLUMNS = {
@@ -184,6 +193,21 @@ def journal_state(path: Path) -> str:
     except sqlite3.Error as exc:
         return f"damaged ({exc})"
     return "" if found is not None else "without any call"
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A recording copied (or being copied) into HighLevel: `source` is the export's URL or
+    file; `name` the upload's name in the media library (its sha256, so it can be found again);
+    `state` `uploading` from just before the upload leaves, `uploaded` once its URL is known."""
+
+    source: str
+    sha256: str
+    size: int
+    name: str
+    state: str
+    url: str = ""
+    file_id: str = ""
 
 
 class Journal:
@@ -530,6 +554,51 @@ class Journal:
             " outcome, error) VALUES(?,?,?,?,?,?)",
             (location, number, found.contact_id, found.conversation_id, found.outcome, found.error),
         )
+
+    # Recordings ----------------------------------------------------------------------------
+
+    _RECORDING = "SELECT source, sha256, size, name, state, url, file_id FROM recordings"
+
+    def recording(self, source: str) -> Recording | None:
+        row = self._db.execute(f"{self._RECORDING} WHERE source=?", (source,)).fetchone()
+        return Recording(*row) if row else None
+
+    def recording_with_content(self, sha256: str) -> Recording | None:
+        """An uploaded copy of the same bytes under another source: uploaded once, used twice."""
+        row = self._db.execute(
+            f"{self._RECORDING} WHERE sha256=? AND state='uploaded' LIMIT 1", (sha256,)
+        ).fetchone()
+        return Recording(*row) if row else None
+
+    def mark_uploading(self, source: str, sha256: str, size: int, name: str) -> None:
+        """Committed before the upload leaves: a kill after it sends the next run to look the
+        file up by name before uploading it again."""
+        self._db.execute(
+            "INSERT INTO recordings(source, sha256, size, name, state) VALUES(?,?,?,?,"
+            "'uploading') ON CONFLICT(source) DO UPDATE SET sha256=excluded.sha256,"
+            " size=excluded.size, name=excluded.name, state='uploading'",
+            (source, sha256, size, name),
+        )
+
+    def mark_uploaded(self, recording: Recording) -> None:
+        """Committed at once, before the call that carries its URL is posted."""
+        self._db.execute(
+            "INSERT INTO recordings(source, sha256, size, name, state, url, file_id)"
+            " VALUES(?,?,?,?,'uploaded',?,?) ON CONFLICT(source) DO UPDATE SET"
+            " sha256=excluded.sha256, size=excluded.size, name=excluded.name,"
+            " state='uploaded', url=excluded.url, file_id=excluded.file_id",
+            (
+                recording.source,
+                recording.sha256,
+                recording.size,
+                recording.name,
+                recording.url,
+                recording.file_id,
+            ),
+        )
+
+    def recordings(self) -> list[Recording]:
+        return [Recording(*row) for row in self._db.execute(f"{self._RECORDING} ORDER BY source")]
 
     def close(self) -> None:
         self.flush()

@@ -37,12 +37,29 @@ class Draft:
         export ID that another call of the journal already holds gets `suffixed`."""
         return self.body.get("altId") or ALT_ID_PREFIX + self.fingerprint[:20]
 
-    def final(self, conversation_id: str, contact_id: str, alt_id: str) -> OutboundCallBody:
+    @property
+    def recordings(self) -> list[str]:
+        """The recordings the export gives (its `attachments`): URLs, as the file wrote them."""
+        return list(self.body.get("attachments", []))
+
+    def final(
+        self,
+        conversation_id: str,
+        contact_id: str,
+        alt_id: str,
+        attachments: list[str] | None = None,
+    ) -> OutboundCallBody:
         """The body posted: the conversation (resolved or given), the altId the journal gave
         this call, and for an inbound call its direction and contact, as `POST .../inbound`
-        takes them."""
+        takes them. `attachments` replaces the export's (recordings copied into HighLevel, or
+        none)."""
         body: OutboundCallBody = {**self.body, "conversationId": conversation_id}
         body["altId"] = alt_id
+        if attachments is not None:
+            if attachments:
+                body["attachments"] = attachments
+            else:
+                body.pop("attachments", None)
         if self.inbound and contact_id:
             body["contactId"] = contact_id
         else:

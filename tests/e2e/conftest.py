@@ -93,6 +93,7 @@ def run_cli(
     *options: str,
     token: str = TOKEN,
     timeout: float = 120,
+    env: dict[str, str] | None = None,
 ) -> Ran:
     proc = subprocess.run(
         [
@@ -106,7 +107,7 @@ def run_cli(
             "--no-progress",
             *options,
         ],
-        env=cli_env(token),
+        env=env if env is not None else cli_env(token),
         capture_output=True,
         text=True,
         timeout=timeout,

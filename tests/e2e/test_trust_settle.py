@@ -285,8 +285,7 @@ def test_reconcile_on_a_damaged_journal_says_so_in_one_line(
     why = "file is not a database" if damage == "garbage for a file" else "malformed"
     # Seen when the journal is opened, before any request: a lost journal beside created rows.
     assert line.startswith(
-        f"call-importer: {results} has 30 created rows but its journal {journal.name} is"
-        " damaged ("
+        f"call-importer: {results} has 30 created rows but its journal {journal.name} is damaged ("
     )
     assert why in line and "a fresh start would post those calls again" in line
 
