@@ -13,12 +13,9 @@ every row reaches the results.
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
-import sqlite3
 import sys
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,29 +24,30 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from importer.api.client import LeadConnectorClient, Verdict, request
-from importer.api.limiter import RateLimiter
 from importer.api.media import MediaLibrary
 from importer.api.resolve import IdCheck, Resolver
-from importer.api.session import ApiSession, Result, Stop
+from importer.api.session import Stop
 from importer.api.settle import SettleCounts, Settler
 from importer.config import LoadOptions, NormaliseOptions, SendOptions
-from importer.errors import InputError, UsageError
-from importer.paths import Named, check_files, partial_path, results_files
 from importer.read.load import PANDAS_LOCK, Source, open_source
 from importer.read.validate import CheckedChunk, check_chunks
-from importer.run.recordings import Copied, RecordingCopier, Tally, link_hosts
-from importer.state.journal import Journal, Owner, Plan, RunLock, journal_path, journal_state
-from importer.state.payload import Draft, drafts
+from importer.run.recordings import RecordingCopier, Tally
+from importer.run.rows import RowResult, RowSender, Work
+from importer.run.start import (
+    check_results,
+    check_source,
+    estimate_rows,
+    new_session,
+    open_journal,
+)
+from importer.state.journal import Journal, RunLock, journal_path
+from importer.state.payload import drafts
 from importer.state.recordings import recordings_path, write_recordings
 from importer.state.results import (
     RESULT_COLUMNS,
-    SENT,
     SETTLED_ABSENT,
     CsvAppender,
     OutcomeCounts,
-    outcome_counts,
-    sent_rows,
 )
 
 SETTLE_ROUNDS = 3  # a chunk's uncertain calls: read back, send the absent ones, at most so often
@@ -77,186 +75,6 @@ class RunResult:
         return self.counts.exit_code(self.stop_reason is not None)
 
 
-@dataclass
-class _RowResult:
-    outcome: str
-    message_id: str = ""
-    http_status: int | None = None
-    attempts: int = 0
-    error: str = ""
-    conversation_id: str = ""
-    contact_id: str = ""
-
-
-@dataclass
-class _Work:
-    """A valid row to send: its position in the chunk, the call and what the journal said."""
-
-    pos: int
-    draft: Draft
-    plan: Plan
-
-
-@dataclass
-class _Loop:
-    send: SendOptions
-    journal: Journal
-    session: ApiSession
-    resolver: Resolver | None
-    settler: Settler | None
-    bar: tqdm  # type: ignore[type-arg,unused-ignore]
-    copier: RecordingCopier | None = None
-    settled: SettleCounts = field(default_factory=SettleCounts)
-    live: Counter[str] = field(default_factory=Counter)
-    linked: Counter[str] = field(default_factory=Counter)  # --recordings link: host -> links
-
-    @property
-    def stop(self) -> Stop:
-        return self.session.stop
-
-    def done(self, outcome: str, rows: int = 1) -> None:
-        """Progress per finished row: the bar moves with every answer, not per chunk."""
-        self.live[outcome] += rows
-        if not self.bar.disable:
-            self.bar.set_postfix({k: v for k, v in self.live.items() if v}, refresh=False)
-        self.bar.update(rows)  # a hidden bar may still move a plan's total
-
-    async def send_row(self, work: _Work) -> _RowResult:
-        draft, fp = work.draft, work.draft.fingerprint
-        given = draft.body.get("conversationId", "")
-        attempts, gone = work.plan.attempts, ""
-        attachments: list[str] | None = None  # the recordings as posted, once known
-        while True:
-            conversation = given
-            contact = draft.body.get("contactId", "") or draft.contact_id
-            if not conversation:
-                if self.resolver is None:  # validation refuses such rows without a location
-                    return self._finish(fp, _RowResult("failed", error="no conversation ID"))
-                found = await self.resolver.conversation(draft.customer, contact, draft.name)
-                if found.outcome == "stopped":
-                    return self._not_sent(fp, attempts, found.error)
-                if found.outcome == "unmatched":
-                    return self._finish(fp, _RowResult("unmatched", error=found.error))
-                if not found.usable:
-                    return self._finish(
-                        fp, _RowResult("failed", http_status=found.http_status, error=found.error)
-                    )
-                conversation, contact = found.conversation_id, found.contact_id
-            if attachments is None:  # after resolving: an unmatched row costs no upload
-                copied = await self._recordings(draft)
-                if copied.stopped:
-                    return self._not_sent(fp, attempts, copied.error)
-                if copied.error:
-                    row = _RowResult(
-                        "failed",
-                        attempts=attempts,
-                        error=copied.error,
-                        conversation_id=conversation,
-                    )
-                    return self._finish(fp, row)
-                attachments = copied.urls
-            result = await self._post(
-                fp, draft, conversation, contact, attempts, work.plan.alt_id, attachments
-            )
-            if self.resolver is None or not _conversation_gone(result):
-                break
-            if given:  # the file's own: never replaced by a guess; checked afresh next run
-                self.resolver.forget_given(draft.customer, given, draft.contact_id)
-                break
-            if gone:  # looked up again once, and gone again: not a third time
-                break
-            # Remembered, then deleted in HighLevel: forget it and look the number up again.
-            self.resolver.forget(draft.customer, draft.contact_id, conversation)
-            attempts = result.attempts
-            gone = f"conversation {conversation} no longer existed; looked up again"
-        if result.verdict is None:
-            return self._not_sent(fp, result.attempts, result.error, result.http_status)
-        answer = result.answer
-        outcome = {Verdict.CREATED: "created", Verdict.FAILED: "failed"}.get(
-            result.verdict, "uncertain"
-        )
-        note = result.error
-        if outcome == "created" and work.plan.error == SETTLED_ABSENT:
-            note = SETTLED_ABSENT  # read back, not found, and now sent: say so in the results
-        if gone:
-            note = f"{note}; {gone}" if note else gone
-        return self._finish(
-            fp,
-            _RowResult(
-                outcome,
-                answer.message_id if answer else "",
-                result.http_status,
-                result.attempts,
-                note,
-                conversation,
-                contact,
-            ),
-        )
-
-    async def _recordings(self, draft: Draft) -> Copied:
-        """The call's recordings as they will be posted: copied into HighLevel, left out, or
-        the export's links as they are (their hosts counted, to say where they point)."""
-        mode = self.send.recordings.mode
-        if mode == "copy" and self.copier is not None:
-            return await self.copier.copy(draft.recordings, draft.alt_id)
-        if mode == "none":
-            return Copied([])
-        self.linked.update(link_hosts(draft.recordings))
-        return Copied(draft.recordings)
-
-    async def _post(
-        self,
-        fp: str,
-        draft: Draft,
-        conversation: str,
-        contact: str,
-        attempts: int,
-        alt_id: str,
-        attachments: list[str],
-    ) -> Result:
-        body = draft.final(conversation, contact, alt_id, attachments)
-        sent = json.dumps(body, ensure_ascii=False)
-        return await self.session.call(
-            request("inbound call" if draft.inbound else "outbound call", json=body),
-            attempts=attempts,
-            before_send=lambda: self.journal.mark_in_flight(fp, sent, conversation, contact),
-            not_processed=lambda answer: self.journal.finish(
-                fp, "pending", http_status=answer.http_status, error=answer.error
-            ),
-        )
-
-    def refused_ids(self, work: _Work, checked: IdCheck) -> _RowResult:
-        """A row whose own IDs did not pass `Resolver.check_ids`: never posted."""
-        fp = work.draft.fingerprint
-        if checked.outcome == "stopped":
-            return self._not_sent(fp, work.plan.attempts, checked.error)
-        if checked.outcome == "contradicts":
-            return self._finish(fp, _RowResult("invalid", error=checked.error))
-        return self._finish(
-            fp, _RowResult("failed", http_status=checked.http_status, error=checked.error)
-        )
-
-    def _finish(self, fp: str, row: _RowResult) -> _RowResult:
-        self.journal.finish(fp, row.outcome, row.message_id, row.http_status, row.error)
-        return row
-
-    def _not_sent(
-        self, fp: str, attempts: int, error: str, http_status: int | None = None
-    ) -> _RowResult:
-        self.journal.finish(fp, "pending", http_status=http_status)
-        return _RowResult("pending", "", http_status, attempts, error)
-
-
-def _conversation_gone(result: Result) -> bool:
-    """The API refused a call because its conversation does not exist (the sandbox: 422
-    "Conversation X not found"; the API's exact words are not documented, so any 400, 404 or
-    422 that says the conversation is not found or does not exist)."""
-    if result.verdict is not Verdict.FAILED or result.http_status not in (400, 404, 422):
-        return False
-    said = result.error.lower()
-    return "conversation" in said and ("not found" in said or "does not exist" in said)
-
-
 def import_file(
     path: Path,
     results: Path,
@@ -281,134 +99,6 @@ def import_file(
         now = now if now is not None else pd.Timestamp.now(tz="UTC")
         chunks = check_chunks(source, norm, now, load.chunk_size)
         return asyncio.run(_import(source, chunks, results, send, notify, journal))
-
-
-def check_results(results: Path, inputs: list[Path], option: str = "--results") -> Path:
-    """The results file, its `.partial`, its journal and the journal's lock may be written and
-    are none of the inputs; the journal's path."""
-    check_files([Named("", p, p, input=True) for p in inputs], results_files(option, results))
-    return journal_path(results)
-
-
-def check_source(
-    source: Source,
-    norm: NormaliseOptions,
-    send: SendOptions,
-    notify: Callable[[str], None] = lambda line: None,
-) -> None:
-    """What the file needs that the options do not give: exit 2 before anything is sent (and
-    alone: the line saying what was detected comes after)."""
-    if "conversation_id" not in source.mapping and not send.location_id and not send.dry_run:
-        raise UsageError(
-            f"{source.path} has no conversation ID column: give --location-id (or"
-            " GHL_LOCATION_ID) to find each call's conversation from the customer's number"
-        )
-    preset = source.preset
-    if preset is not None and preset.rule == "extensions" and not norm.our_numbers:
-        raise UsageError(
-            f"{source.path} is {preset.title}, which names extensions, not the business's"
-            " number: give it with --our-number (e.g. --our-number +15037081210)"
-        )
-    if source.detection.message:
-        notify(source.detection.message)
-
-
-def estimate_rows(path: Path) -> int:
-    lines = 0
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 22):
-            lines += block.count(b"\n")
-    return max(lines - 1, 0)
-
-
-def open_journal(
-    path: Path,
-    results: Path | None,
-    send: SendOptions,
-    *,
-    new_run: bool = True,
-    create: bool = True,
-    kept_for: Path | None = None,
-) -> Journal:
-    """The journal at `path`, kept for `results` (None: a journal of numbers only), checked
-    before anything is read or sent (exit 2, one line):
-    - a journal that is missing, empty or damaged beside results that say calls were created
-      (or may have been) is a stop: a fresh start would post them again;
-    - it belongs to one location of one API (its owner, checked as it opens);
-    - a dry run never overwrites a real run's results (it uses a journal in memory).
-    `new_run`: this opening claims rows; `create`: a missing journal may be started;
-    `kept_for`: the file messages name (default: `results`)."""
-    name = kept_for or results or path
-    if send.dry_run:
-        if results is not None:
-            _refuse_dry_run_over(results)
-        return Journal(":memory:")
-    state = journal_state(path)
-    if state and results is not None:
-        _stop_if_sent(results, path, state)
-    if state.startswith("damaged"):
-        raise UsageError(
-            f"{name}: its journal {path.name} is {state}; no row says a call was sent:"
-            " move the journal away to start afresh"
-        )
-    if state == "missing" and not create:
-        raise InputError(f"{name}: no results file with its journal ({path.name}) here")
-    try:
-        owner = Owner(send.location_id, send.base_url)
-        return Journal(path, new_run=new_run, owner=owner, name=name)
-    except sqlite3.Error as exc:
-        raise UsageError(f"{name}: its journal {path.name} cannot be used ({exc})") from None
-
-
-def _stop_if_sent(results: Path, journal: Path, state: str) -> None:
-    """A journal found `state` beside results (or their unfinished copy) that hold created or
-    uncertain rows: those calls are in HighLevel, or may be, and only the journal knew it."""
-    for source in (results, partial_path(results)):
-        sent = sent_rows(outcome_counts(source), ("created", "uncertain"))
-        if sent:
-            left = source.name if state == "missing" else f"{source.name} and {journal.name}"
-            raise UsageError(
-                f"{source} has {sent} but its journal {journal.name} is {state}: a fresh start"
-                f" would post those calls again. To start over knowingly (posting them twice),"
-                f" move {left} away; a later version will find the calls already in HighLevel"
-            )
-
-
-def _refuse_dry_run_over(results: Path) -> None:
-    """`--dry-run` writes every row `pending`: over a real run's results it would erase the
-    message IDs and the record a lost journal is noticed by. It refuses instead."""
-    sent = sent_rows(outcome_counts(results), SENT)
-    if sent:
-        suggestion = results.with_name(f"{results.stem}.dry-run{results.suffix or '.csv'}")
-        raise UsageError(
-            f"{results} holds {sent} of a real run, which --dry-run would overwrite: give the"
-            f" dry run its own --results (e.g. {suggestion})"
-        )
-
-
-def new_session(
-    send: SendOptions,
-    stop: Stop,
-    notify: Callable[[str], None],
-    in_flight: asyncio.Semaphore | None = None,
-) -> ApiSession:
-    client = (
-        None
-        if send.dry_run or send.token is None
-        else LeadConnectorClient(
-            send.base_url, send.token, timeout_s=send.timeout_s, connections=send.concurrency
-        )
-    )
-    return ApiSession(
-        client,
-        RateLimiter(send.rate),
-        stop,
-        max_attempts=send.max_attempts,
-        wait_daily=send.wait_daily,
-        notify=notify,
-        in_flight=in_flight,
-        token_name=send.token_name,
-    )
 
 
 async def _import(
@@ -472,7 +162,7 @@ async def import_chunks(
         if send.recordings.copy and not send.dry_run
         else None
     )
-    state = _Loop(send, journal, session, resolver, settler, bar, copier)
+    state = RowSender(send, journal, session, resolver, settler, bar, copier)
     counts = OutcomeCounts()
     writer = CsvAppender(results, RESULT_COLUMNS)
     try:
@@ -526,7 +216,7 @@ async def import_chunks(
     )
 
 
-def _recordings_tally(state: _Loop) -> Tally | None:
+def _recordings_tally(state: RowSender) -> Tally | None:
     """What the run did with recordings; None when it met none."""
     if state.copier is not None:
         return state.copier.tally
@@ -540,7 +230,7 @@ def _settled_line(total: int, found: SettleCounts, when: str) -> str:
     return f"read back {total} uncertain calls {when} ({found.reads} reads): {parts}"
 
 
-async def _process_chunk(chunk: CheckedChunk, state: _Loop) -> pd.DataFrame:
+async def _process_chunk(chunk: CheckedChunk, state: RowSender) -> pd.DataFrame:
     """Plan, send, settle, and the chunk's result lines. The pandas work holds `PANDAS_LOCK`
     (the next chunk is being read meanwhile); no request is in flight while it does."""
     with PANDAS_LOCK:
@@ -572,14 +262,14 @@ async def _process_chunk(chunk: CheckedChunk, state: _Loop) -> pd.DataFrame:
             state.send.retry_uncertain,
             [c.alt_id for c in calls],
         )
-        outcomes: dict[int, _RowResult] = {}
-        work: list[_Work] = []
+        outcomes: dict[int, RowResult] = {}
+        work: list[Work] = []
         for pos, call, plan in zip(positions.tolist(), calls, plans, strict=True):
             alt_id[pos] = plan.alt_id  # the one sent: unique per call (Journal.plan)
             if plan.action == "send":
-                work.append(_Work(pos, call, plan))
+                work.append(Work(pos, call, plan))
             else:
-                outcomes[pos] = _RowResult(
+                outcomes[pos] = RowResult(
                     plan.action,
                     plan.message_id,
                     plan.http_status,
@@ -625,8 +315,8 @@ async def _process_chunk(chunk: CheckedChunk, state: _Loop) -> pd.DataFrame:
 
 
 async def _check_ids(
-    work: list[_Work], state: _Loop, outcomes: dict[int, _RowResult]
-) -> list[_Work]:
+    work: list[Work], state: RowSender, outcomes: dict[int, RowResult]
+) -> list[Work]:
     """Rows that give their own conversation or contact ID, checked against their customer's
     number before any of the chunk's calls is posted (each distinct ID and number once, see
     `Resolver.check_ids`); the rows that pass, in order. Needs a location to look in: without
@@ -646,7 +336,7 @@ async def _check_ids(
             )
 
     await asyncio.gather(*(worker() for _ in range(min(state.send.concurrency, len(todo)))))
-    passed: list[_Work] = []
+    passed: list[Work] = []
     for item in work:
         verdict = checked.get(item.pos)
         if verdict is None or verdict.outcome == "consistent":
@@ -658,10 +348,10 @@ async def _check_ids(
     return passed
 
 
-async def _send_all(work: list[_Work], state: _Loop, outcomes: dict[int, _RowResult]) -> None:
+async def _send_all(work: list[Work], state: RowSender, outcomes: dict[int, RowResult]) -> None:
     if state.send.dry_run:
         for item in work:
-            outcomes[item.pos] = _RowResult(
+            outcomes[item.pos] = RowResult(
                 "pending", attempts=item.plan.attempts, error="dry run: not sent"
             )
             state.done("pending")
@@ -673,7 +363,7 @@ async def _send_all(work: list[_Work], state: _Loop, outcomes: dict[int, _RowRes
     async def worker() -> None:
         for item in queue:
             if state.stop.is_set():
-                result = _RowResult(
+                result = RowResult(
                     "pending", attempts=item.plan.attempts, error=f"not sent: {state.stop.reason}"
                 )
             else:
@@ -686,7 +376,7 @@ async def _send_all(work: list[_Work], state: _Loop, outcomes: dict[int, _RowRes
     state.journal.flush()
 
 
-async def _settle_chunk(work: list[_Work], state: _Loop, outcomes: dict[int, _RowResult]) -> None:
+async def _settle_chunk(work: list[Work], state: RowSender, outcomes: dict[int, RowResult]) -> None:
     """The chunk's uncertain calls, read back before its lines are written; those found absent
     are sent again (and may come back uncertain: a few rounds at most)."""
     assert state.settler is not None
@@ -703,7 +393,7 @@ async def _settle_chunk(work: list[_Work], state: _Loop, outcomes: dict[int, _Ro
         doubts = state.journal.in_doubt([item.draft.fingerprint for item in doubtful])
         settled, found = await state.settler.settle(doubts)
         state.settled.add(found)
-        again: list[_Work] = []
+        again: list[Work] = []
         for fp, result in settled.items():
             item = by_fp[fp]
             before = outcomes[item.pos]
@@ -715,14 +405,14 @@ async def _settle_chunk(work: list[_Work], state: _Loop, outcomes: dict[int, _Ro
                 state.live["created"] += 1
             elif result.outcome == "pending":
                 plan = replace(item.plan, attempts=before.attempts, error=SETTLED_ABSENT)
-                again.append(_Work(item.pos, item.draft, plan))
+                again.append(Work(item.pos, item.draft, plan))
                 state.live["uncertain"] -= 1
             else:
                 kept.add(fp)
                 outcomes[item.pos] = replace(before, error=f"{before.error}; {result.error}")
         if not again:
             return
-        resent: dict[int, _RowResult] = {}
+        resent: dict[int, RowResult] = {}
         state.bar.total = (state.bar.total or 0) + len(again)
         await _send_all(again, state, resent)
         outcomes.update(resent)

@@ -35,7 +35,8 @@ from importer.errors import ImporterError, InputError, UsageError
 from importer.paths import check_input, check_output, file_keys, report_path, results_files
 from importer.read.load import Source, open_source
 from importer.read.validate import check_chunks
-from importer.run.loop import RunResult, check_results, check_source, estimate_rows, import_chunks
+from importer.run.loop import RunResult, import_chunks
+from importer.run.start import check_results, check_source, estimate_rows
 from importer.state.journal import RunLock
 
 REQUIRED = ("location_id", "input", "results", "token_env")

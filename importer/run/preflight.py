@@ -21,8 +21,8 @@ from importer.config import LoadOptions, NormaliseOptions, SendOptions
 from importer.paths import Named, check_files, csv_files, journal_files
 from importer.read.load import PANDAS_LOCK, Source, open_source
 from importer.read.validate import check_chunks
-from importer.run.loop import check_source, new_session, open_journal
 from importer.run.recordings import RecordingCopier, Survey
+from importer.run.start import check_source, new_session, open_journal
 from importer.state.journal import Journal, RunLock, journal_path
 from importer.state.payload import drafts
 from importer.state.results import CsvAppender

@@ -18,7 +18,7 @@ from importer.api.settle import SettleCounts, Settled, Settler
 from importer.config import SendOptions
 from importer.errors import InputError
 from importer.paths import check_files, results_files
-from importer.run.loop import new_session, open_journal
+from importer.run.start import new_session, open_journal
 from importer.state.journal import Journal, RunLock, journal_path
 from importer.state.results import RESULT_COLUMNS, CsvAppender
 
