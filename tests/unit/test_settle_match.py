@@ -294,3 +294,35 @@ def test_a_journal_written_before_altids_were_kept_learns_them_from_what_was_sen
     again = Journal(path)
     plans = again.plan([1, 2], ["busy", "done"], False, ["CA1", "CA1"])
     assert [p.alt_id for p in plans] == [suffixed("CA1", "busy"), "CA1"]
+
+
+# reconcile ------------------------------------------------------------------------------------
+
+
+def test_a_journal_damage_found_while_settling_is_one_line_naming_the_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal's check as it opens reads only its first pages; a page found damaged later,
+    while reconcile settles, is the same one line (exit 2), not a traceback."""
+    from importer.config import SendOptions
+    from importer.errors import InputError
+    from importer.run.reconcile import reconcile_results
+    from importer.state.journal import journal_path
+
+    results = tmp_path / "out.csv"
+    results.write_text("row,outcome\n1,uncertain\n")
+    journal = Journal(journal_path(results))
+    sent(journal, "a", 1, COMPLETED)
+    journal.close()
+
+    async def damaged(self: Settler, doubts: Any) -> Any:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr(Settler, "settle", damaged)
+    with pytest.raises(InputError) as stopped:
+        reconcile_results(results, SendOptions(token=Secret("t"), base_url=BASE))
+    assert str(stopped.value) == (
+        f"{journal_path(results)}: the journal is damaged (database disk image is malformed);"
+        " restore it from a copy: it alone knows which calls were sent"
+    )
+    assert stopped.value.exit_code == 2
