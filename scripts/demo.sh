@@ -4,6 +4,7 @@
 # sandbox.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PY=.venv/bin/python
 CLI=.venv/bin/call-importer
 export GHL_TOKEN="demo-sandbox-token"            # the sandbox's token, not a real one
 export GHL_CONVERSATION_PROVIDER_ID="61d6d1f9cdac7612faf80753"
