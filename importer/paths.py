@@ -92,7 +92,8 @@ def journal_files(option: str, results: Path) -> list[Named]:
 
 def recordings_path(results: Path) -> Path:
     """Beside the results: what became of each recording (`--recordings`)."""
-    return results.with_name(f"{results.stem}.recordings.csv")
+    # The whole name, as the journal's: `acme` and `acme.csv` in one plan keep apart.
+    return _beside(results, ".recordings.csv")
 
 
 def results_files(option: str, results: Path) -> list[Named]:

@@ -155,7 +155,7 @@ def test_copy_uploads_each_recording_once_and_fails_the_rows_it_cannot_copy(
     assert "recordings: 55 copied into HighLevel" in ran.stdout
     assert "5 could not be copied" in ran.stdout
     assert calls.read_bytes() == before
-    lines = (tmp_path / "out.recordings.csv").read_text().splitlines()
+    lines = (tmp_path / "out.csv.recordings.csv").read_text().splitlines()
     assert len(lines) == 1 + 60
     assert SOURCE_AUTH not in ran.stdout + ran.stderr + "".join(lines)
 
