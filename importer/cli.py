@@ -31,7 +31,13 @@ StatusMapOpt = Annotated[
     ),
 ]
 RegionOpt = Annotated[str, typer.Option(help="Region for numbers without a country code")]
-TimezoneOpt = Annotated[str, typer.Option(help="Time zone of dates without one")]
+TimezoneOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Time zone of dates written without one (needed unless the export's profile"
+        " documents it; --timezone UTC if they are UTC)"
+    ),
+]
 DayfirstOpt = Annotated[bool, typer.Option("--dayfirst", help="Read 03/04/2024 as 3 April")]
 DelimiterOpt = Annotated[str | None, typer.Option(help="Cell delimiter (sniffed if not given)")]
 EncodingOpt = Annotated[str | None, typer.Option(help="File encoding (sniffed if not given)")]
@@ -45,8 +51,15 @@ ChunkOpt = Annotated[int, typer.Option(min=1, help="Rows read at a time")]
 PresetOpt = Annotated[
     str | None,
     typer.Option(
-        help="A known export: twilio, ringcentral, aircall, asterisk, freeswitch"
-        " (detected when not given)"
+        help="A shipped export profile (twilio, ringcentral, ringcentral-log, justcall, dialpad,"
+        " five9, 3cx, readymode, asterisk, freeswitch, aircall, plain); detected when not given"
+    ),
+]
+ProfileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--profile",
+        help="A profile file of your own (TOML; `inspect --write-profile` writes one to edit)",
     ),
 ]
 SetOpt = Annotated[
@@ -115,7 +128,7 @@ def _inputs(
     map_: list[str] | None,
     status_map: list[str] | None,
     region: str,
-    timezone: str,
+    timezone: str | None,
     dayfirst: bool,
     delimiter: str | None,
     encoding: str | None,
@@ -126,6 +139,8 @@ def _inputs(
     direction: str | None,
     our_number: list[str] | None,
     can_resolve: bool,
+    profile: Path | None = None,
+    provider_required: bool = True,
 ) -> tuple[config.LoadOptions, config.NormaliseOptions]:
     region = config.check_region(region)
     sets = config.resolve_sets(set_ or [], provider_id or env.provider_id)
@@ -135,17 +150,19 @@ def _inputs(
         chunk_size=chunk_size,
         column_map=config.resolve_column_map(map_ or []),
         preset=preset,
+        profile=profile,
         given=frozenset(sets),
     )
     norm = config.NormaliseOptions(
         region=region,
-        timezone=config.check_timezone(timezone),
+        timezone=None if timezone is None else config.check_timezone(timezone),
         dayfirst=dayfirst,
         status_map=config.resolve_status_map(status_map or []),
         sets=sets,
         direction=config.resolve_direction(direction),
         our_numbers=config.resolve_our_numbers(our_number or [], region),
         can_resolve=can_resolve,
+        provider_required=provider_required,
     )
     return load, norm
 
@@ -214,18 +231,20 @@ def validate(
     map_: MapOpt = None,
     status_map: StatusMapOpt = None,
     region: RegionOpt = "US",
-    timezone: TimezoneOpt = "UTC",
+    timezone: TimezoneOpt = None,
     dayfirst: DayfirstOpt = False,
     delimiter: DelimiterOpt = None,
     encoding: EncodingOpt = None,
     provider_id: ProviderOpt = None,
     chunk_size: ChunkOpt = config.DEFAULT_CHUNK_SIZE,
     preset: PresetOpt = None,
+    profile: ProfileOpt = None,
     set_: SetOpt = None,
     direction: DirectionOpt = None,
     our_number: OurNumberOpt = None,
 ) -> None:
-    """Load, map, normalise and validate; nothing is sent. Exit 0 all valid, 1 some invalid."""
+    """Load, map, normalise and validate; nothing is sent (so no provider id is needed). Exit 0
+    all valid, 1 some invalid, 2 the file cannot be read as it is (all it needs in one line)."""
     from importer.report.summaries import validation_summary
     from importer.run.validation import validate_file
 
@@ -234,7 +253,7 @@ def validate(
         env, map_=map_, status_map=status_map, region=region, timezone=timezone,
         dayfirst=dayfirst, delimiter=delimiter, encoding=encoding, provider_id=provider_id,
         chunk_size=chunk_size, preset=preset, set_=set_, direction=direction,
-        our_number=our_number, can_resolve=True,
+        our_number=our_number, can_resolve=True, profile=profile, provider_required=False,
     )  # fmt: skip
     out = out or Path(f"{input_csv.stem}.validation.csv")
     result = validate_file(input_csv, out, load, norm, notify=_say)
@@ -249,13 +268,14 @@ def run(
     map_: MapOpt = None,
     status_map: StatusMapOpt = None,
     region: RegionOpt = "US",
-    timezone: TimezoneOpt = "UTC",
+    timezone: TimezoneOpt = None,
     dayfirst: DayfirstOpt = False,
     delimiter: DelimiterOpt = None,
     encoding: EncodingOpt = None,
     provider_id: ProviderOpt = None,
     chunk_size: ChunkOpt = config.DEFAULT_CHUNK_SIZE,
     preset: PresetOpt = None,
+    profile: ProfileOpt = None,
     set_: SetOpt = None,
     direction: DirectionOpt = None,
     our_number: OurNumberOpt = None,
@@ -309,7 +329,7 @@ def run(
         env, map_=map_, status_map=status_map, region=region, timezone=timezone,
         dayfirst=dayfirst, delimiter=delimiter, encoding=encoding, provider_id=provider_id,
         chunk_size=chunk_size, preset=preset, set_=set_, direction=direction,
-        our_number=our_number, can_resolve=bool(send.location_id) or dry_run,
+        our_number=our_number, can_resolve=bool(send.location_id) or dry_run, profile=profile,
     )  # fmt: skip
     result = import_file(input_csv, results, load, norm, send, notify=_say)
     typer.echo(run_summary(result))
@@ -330,13 +350,14 @@ def resolve(
     map_: MapOpt = None,
     status_map: StatusMapOpt = None,
     region: RegionOpt = "US",
-    timezone: TimezoneOpt = "UTC",
+    timezone: TimezoneOpt = None,
     dayfirst: DayfirstOpt = False,
     delimiter: DelimiterOpt = None,
     encoding: EncodingOpt = None,
     provider_id: ProviderOpt = None,
     chunk_size: ChunkOpt = config.DEFAULT_CHUNK_SIZE,
     preset: PresetOpt = None,
+    profile: ProfileOpt = None,
     set_: SetOpt = None,
     direction: DirectionOpt = None,
     our_number: OurNumberOpt = None,
@@ -373,7 +394,7 @@ def resolve(
         env, map_=map_, status_map=status_map, region=region, timezone=timezone,
         dayfirst=dayfirst, delimiter=delimiter, encoding=encoding, provider_id=provider_id,
         chunk_size=chunk_size, preset=preset, set_=set_, direction=direction,
-        our_number=our_number, can_resolve=True,
+        our_number=our_number, can_resolve=True, profile=profile,
     )  # fmt: skip
     result = resolve_file(input_csv, out, results, load, norm, send, notify=_say)
     typer.echo(preflight_summary(result))
@@ -425,7 +446,7 @@ def run_plan(
     ] = 64,
     status_map: StatusMapOpt = None,
     region: RegionOpt = "US",
-    timezone: TimezoneOpt = "UTC",
+    timezone: TimezoneOpt = None,
     dayfirst: DayfirstOpt = False,
     chunk_size: ChunkOpt = config.DEFAULT_CHUNK_SIZE,
     create_contacts: CreateContactsOpt = False,
@@ -470,7 +491,7 @@ def run_plan(
     template = replace(template, recordings=copying)
     shared = Shared(
         region=config.check_region(region),
-        timezone=config.check_timezone(timezone),
+        timezone=None if timezone is None else config.check_timezone(timezone),
         dayfirst=dayfirst,
         chunk_size=chunk_size,
         status_map=config.resolve_status_map(status_map or []),
@@ -480,6 +501,49 @@ def run_plan(
     rows = [row for row in read_plan(plan) if row.index % n == k]
     result = run_all(plan, rows, shared, notify=_say)
     typer.echo(plan_summary(result))
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def inspect(
+    input_csv: InputArg,
+    write_profile: Annotated[
+        Path | None,
+        typer.Option(
+            "--write-profile",
+            help="Write the plan as a profile to edit and pass back with --profile",
+        ),
+    ] = None,
+    rows: Annotated[int, typer.Option(min=1, help="Rows shown as they would be posted")] = 5,
+    map_: MapOpt = None,
+    status_map: StatusMapOpt = None,
+    region: RegionOpt = "US",
+    timezone: TimezoneOpt = None,
+    dayfirst: DayfirstOpt = False,
+    delimiter: DelimiterOpt = None,
+    encoding: EncodingOpt = None,
+    chunk_size: ChunkOpt = config.DEFAULT_CHUNK_SIZE,
+    preset: PresetOpt = None,
+    profile: ProfileOpt = None,
+    set_: SetOpt = None,
+    direction: DirectionOpt = None,
+    our_number: OurNumberOpt = None,
+) -> None:
+    """Show how the file will be read: which column gives each field; how dates, direction and
+    the customer are read; what is skipped and why; the zone assumed; and the first rows as
+    they would be posted. Sends nothing. Exit 0 when it can be read as shown, 2 when something
+    is needed first (named)."""
+    from importer.run.inspect import inspect_file
+
+    env = config.read_environment()
+    load, norm = _inputs(
+        env, map_=map_, status_map=status_map, region=region, timezone=timezone,
+        dayfirst=dayfirst, delimiter=delimiter, encoding=encoding, provider_id=None,
+        chunk_size=chunk_size, preset=preset, set_=set_, direction=direction,
+        our_number=our_number, can_resolve=True, profile=profile, provider_required=False,
+    )  # fmt: skip
+    result = inspect_file(input_csv, load, norm, rows=rows, write_profile=write_profile)
+    typer.echo(result.text)
     raise typer.Exit(result.exit_code)
 
 

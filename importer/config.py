@@ -72,7 +72,8 @@ class LoadOptions:
     encoding: str | None = None
     chunk_size: int = DEFAULT_CHUNK_SIZE
     column_map: Mapping[str, str] = field(default_factory=dict)
-    preset: str | None = None  # a preset's name; None: detected from the headers
+    preset: str | None = None  # a shipped profile's name; None: detected
+    profile: Path | None = None  # a user's profile file (`--profile`)
     given: frozenset[str] = frozenset()  # fields `--set` gives, so they need no column
     advice: Advice = RUN_ADVICE  # how the messages say to give a missing field
 
@@ -80,7 +81,9 @@ class LoadOptions:
 @dataclass(frozen=True)
 class NormaliseOptions:
     region: str = "US"
-    timezone: str = "UTC"
+    # The zone of dates written without one; None when the user gave none: such dates are then
+    # read only where the profile documents the export's zone (the command line's default).
+    timezone: str | None = "UTC"
     dayfirst: bool = False
     status_map: Mapping[str, str] = field(default_factory=dict)
     sets: Mapping[str, str] = field(default_factory=dict)  # field -> value for empty cells
@@ -88,6 +91,8 @@ class NormaliseOptions:
     our_numbers: tuple[str, ...] = ()  # --our-number, as E.164: the business's own numbers
     # False when no location is known: a row without a conversation ID cannot be resolved.
     can_resolve: bool = True
+    # False for `validate`: nothing is sent, so a row needs no conversationProviderId.
+    provider_required: bool = True
 
 
 @dataclass(frozen=True)
@@ -283,11 +288,18 @@ def parse_pairs(pairs: Sequence[str], option: str) -> dict[str, str]:
     return out
 
 
+# Columns a profile reads besides the call's fields, which `--map` may name too: the other
+# party of an export that names only it, the business's line, a time column beside the date,
+# a column naming each row's time zone.
+MAP_EXTRAS: Final = ("customer", "line", "time", "zone")
+
+
 def resolve_column_map(pairs: Sequence[str]) -> dict[str, str]:
     mapping = parse_pairs(pairs, "--map")
+    names = (*FIELDS, *MAP_EXTRAS)
     for name in mapping:
-        if name not in FIELDS:
-            raise UsageError(f"--map: unknown field {name!r}; fields are {', '.join(FIELDS)}")
+        if name not in names:
+            raise UsageError(f"--map: unknown field {name!r}; fields are {', '.join(names)}")
     return mapping
 
 

@@ -66,7 +66,29 @@ _OFFSET = re.compile(r"^(?:UTC|GMT|UT)?\s*([+-])([0-9]{1,2})(?::?([0-9]{2}))?$")
 _NOT_ZONES = frozenset({"A", "P", "AM", "PM"})  # what the zone pattern can take from `10:05 AM`
 
 
-def zone_offset(zone: str, timezone: str) -> tuple[int | None, str]:
+NO_ZONE = "no time zone: give --timezone (the zone of the export's times)"
+
+
+def nonexistent(timezone: str) -> str:
+    return f"does not exist in {timezone} (the clocks moved forward)"
+
+
+_ZONED_RE = re.compile(
+    r"^(?:.*[0-9]:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:\s*[AaPp]\.?[Mm]\.?)?"
+    r"|.*[0-9]T[0-9]{4,6}(?:[.,][0-9]+)?)"
+    r"\s*(?P<zone>[Zz]|(?:UTC|GMT|UT)?\s*[+-][0-9]{1,2}(?::?[0-9]{2})?|[A-Za-z]{1,5})"
+    r"(?:\s*\([^()]*\))?$"
+)
+
+
+def has_zone(value: str) -> bool:
+    """Whether a date cell names its zone (`Z`, an offset, `PST`): what the plan needs to know
+    of the first rows before any is read (rule: times without a zone need one given)."""
+    match = _ZONED_RE.match(value.strip())
+    return bool(match) and match.group("zone").upper() not in _NOT_ZONES
+
+
+def zone_offset(zone: str, timezone: str | None) -> tuple[int | None, str]:
     """A zone written in a cell -> (minutes east of UTC, '') or (None, why it cannot be read)."""
     match = _OFFSET.match(zone)
     if match:
@@ -78,7 +100,7 @@ def zone_offset(zone: str, timezone: str) -> tuple[int | None, str]:
     name = zone.upper()
     if name in ZONE_OFFSETS:
         return ZONE_OFFSETS[name], ""
-    used = _names_in_zone(timezone).get(name)
+    used = _names_in_zone(timezone).get(name) if timezone is not None else None
     if used is not None:
         return used, ""
     if name in AMBIGUOUS_ZONES:
@@ -239,7 +261,7 @@ class _ZoneProblem(Exception):
 
 
 def _parse_one(
-    value: str, dayfirst: bool, timezone: str, offset: int | None
+    value: str, dayfirst: bool, timezone: str | None, offset: int | None
 ) -> tuple[np.datetime64 | None, str]:
     """The slow path for what no fixed format matched (RFC 2822, month names, ...): a UTC
     instant, or None and why. `offset`: minutes east of UTC of a zone already taken off the
@@ -280,7 +302,12 @@ def _parse_one(
         parsed = parsed.replace(tzinfo=_fixed(offset))
     stamp = pd.Timestamp(parsed)
     if stamp.tzinfo is None:
-        stamp = stamp.tz_localize(timezone, ambiguous=True, nonexistent="shift_forward")
+        if timezone is None:
+            return None, NO_ZONE
+        local = stamp.tz_localize(timezone, ambiguous=True, nonexistent="NaT")
+        if pd.isna(local):
+            return None, nonexistent(timezone)
+        stamp = local
     return stamp.tz_convert("UTC").tz_localize(None).as_unit("ns").to_datetime64(), ""
 
 
@@ -293,11 +320,12 @@ def _year_reason(year: int) -> str:
 
 
 def to_utc(
-    text: pa.Array, timezone: str, dayfirst: bool, now: pd.Timestamp
+    text: pa.Array, timezone: str | None, dayfirst: bool, now: pd.Timestamp
 ) -> tuple[np.ndarray, np.ndarray]:
     """Date strings (trimmed, no nulls) -> (UTC instants as datetime64[ns], NaT where not read;
-    reasons, '' where read). Assembled in NumPy: masked Series assignment cost more than
-    parsing."""
+    reasons, '' where read). Naive values are in `timezone`; with None they are not read (no
+    zone was given). A local time the clocks skipped (spring forward) is not a time: invalid,
+    never moved. Assembled in NumPy: masked Series assignment cost more than parsing."""
     n = len(text)
     utc = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
     reasons = np.full(n, "", dtype=object)
@@ -341,13 +369,18 @@ def to_utc(
         naive = _parse_naive(parse_text, values, _shapes(parse_text), dayfirst).to_numpy()
         fixed = aware[todo]
         utc[todo[fixed]] = naive[fixed] - offsets[todo[fixed]].astype("timedelta64[m]")
-        if (~fixed).any():
+        if (~fixed).any() and timezone is None:
+            read = ~np.isnat(naive) & ~fixed
+            reasons[todo[read]] = NO_ZONE
+        elif (~fixed).any():
             local = pd.Series(naive[~fixed]).dt.tz_localize(
                 timezone,
                 ambiguous=np.ones(int((~fixed).sum()), dtype=bool),
-                nonexistent="shift_forward",
+                nonexistent="NaT",
             )
             utc[todo[~fixed]] = _ns(local.dt.tz_convert("UTC").dt.tz_localize(None))
+            skipped = local.isna().to_numpy() & ~np.isnat(naive[~fixed])
+            reasons[todo[~fixed][skipped]] = nonexistent(timezone)
     for i in np.flatnonzero(np.isnat(utc) & (reasons == "")).tolist():
         offset = int(offsets[i]) if aware[i] else None
         stamp, why = _parse_one(str(body[i].as_py()), dayfirst, timezone, offset)

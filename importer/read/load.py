@@ -25,11 +25,12 @@ import numpy as np
 import pandas as pd
 
 from importer.config import LoadOptions
-from importer.errors import InputError
+from importer.errors import InputError, UsageError
 from importer.paths import check_input
-from importer.read.columns import match_columns
-from importer.read.detect import Detection, detect
-from importer.read.presets import Preset
+from importer.read import profile as profiles
+from importer.read.columns import ColumnMap, describe_headers, match_columns
+from importer.read.detect import Detection, detect, plain
+from importer.read.profile import Profile
 from schemas.call import FIELDS
 
 SENTINEL = "\x1f<end-of-record>"
@@ -51,18 +52,33 @@ class Source:
     encoding: str
     delimiter: str
     headers: tuple[str, ...]  # a headerless file's: its layout's column names
-    mapping: dict[str, str]  # canonical field -> header
+    mapping: dict[str, str]  # field (the call's, or one the profile reads besides) -> header
     cr_lines: bool = False  # lines end with a bare CR (classic Mac OS, Excel's "Macintosh" CSV)
     joins: dict[str, tuple[str, ...]] = field(default_factory=dict)  # field <- headers joined
-    detection: Detection = field(default_factory=Detection)
+    detection: Detection = field(default_factory=lambda: Detection(plain()))
+    rule: str = "to-from"  # how the customer is read (see `importer.read.profile.RULES`)
+    missing: tuple[str, ...] = ()  # needed fields without a column (see `reading.needs`)
+    midnight: bool = False  # the dates have no time of day and the export no time column
+    fallbacks: dict[str, tuple[str, ...]] = field(default_factory=dict)  # read where empty
 
     @property
-    def preset(self) -> Preset | None:
-        return self.detection.preset
+    def profile(self) -> Profile:
+        return self.detection.profile
 
     @property
     def headerless(self) -> bool:
         return self.detection.headerless
+
+    @property
+    def extras(self) -> tuple[str, ...]:
+        """Fields read besides the call's: the customer, the line, a zone, what a status or a
+        leg rule looks at."""
+        return tuple(name for name in self.mapping if name not in FIELDS)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The columns of every raw chunk: the call's fields, then the extras."""
+        return (*FIELDS, *self.extras)
 
     @property
     def name(self) -> str:
@@ -217,10 +233,13 @@ class _EndMarked(io.BufferedIOBase):
 def open_source(
     path: Path, options: LoadOptions, notify: Callable[[str], None] = lambda line: None
 ) -> Source:
-    """Sniff, detect a preset, read the header and map it; every reason the file cannot be used
-    is an InputError (or a UsageError for an option that does not fit it). `notify` hears the
-    one line that says what was detected."""
+    """Sniff, detect the export's profile, read the header and map it; every reason the file
+    cannot be read is an InputError (or a UsageError for an option that does not fit it).
+    Fields without a column are kept in `missing` and named with everything else a run needs
+    (`importer.read.reading.check_needs`); `read_chunks` refuses such a source. `notify`
+    hears the one line that says what was detected."""
     source = str(path)
+    chosen, how = _chosen(options)
     check_input(path)
     try:
         with path.open("rb") as handle:
@@ -235,20 +254,22 @@ def open_source(
     delimiter = options.delimiter or sniff_delimiter(text)
     # pandas ends a line at a bare CR too, but the end-of-record sentinel goes before each LF.
     cr_lines = "\r" in text and "\n" not in text
-    detection = detect(source, text, delimiter, options.preset, whole)
+    detection = detect(source, text, delimiter, chosen, whole, how)
     if detection.layout is not None:
         headers = list(detection.layout.columns)
     else:
         headers = _read_header(path, encoding, delimiter, cr_lines)
     if "\ufffd" in "".join(headers):
         raise InputError(f"{source}: the header is not valid {encoding}; give --encoding")
-    columns = match_columns(
+    columns: ColumnMap = match_columns(
         headers,
         options.column_map,
-        preset=detection.preset,
+        profile=detection.profile,
+        own=plain().columns,
         given=options.given,
         source=source,
-        advice=options.advice,
+        rows=detection.rows,
+        headerless=detection.headerless,
     )
     note = _untimed(detection.preset, columns.joins, options.column_map)
     if note:
@@ -264,6 +285,36 @@ def open_source(
         cr_lines,
         columns.joins,
         detection,
+        columns.rule,
+        columns.missing,
+        columns.midnight,
+        columns.fallbacks,
+    )
+
+
+def _chosen(options: LoadOptions) -> tuple[Profile | None, str]:
+    """The profile the user named, and how (for messages)."""
+    if options.profile is not None and options.preset is not None:
+        raise UsageError("give --preset or --profile, not both")
+    if options.profile is not None:
+        return profiles.read_file(options.profile), f"--profile {options.profile}"
+    if options.preset is not None:
+        found = profiles.by_name(options.preset)
+        return found, f"--preset {found.name}"
+    return None, ""
+
+
+def missing_columns(source: Source) -> str:
+    """The one line naming the fields without a column, or ''."""
+    if not source.missing:
+        return ""
+    first, *rest = source.missing
+    also = f", nor for {' and '.join(repr(n) for n in rest)}" if rest else ""
+    sets = " or ".join(f"--set {n}=VALUE" for n in source.missing if n != "customer")
+    return (
+        f"no column for required field {first!r}{also}; headers found:"
+        f" {describe_headers(source.headers)}; map one with --map {first}=COLUMN"
+        + (f" or give one value with {sets}" if sets else "")
     )
 
 
@@ -345,6 +396,8 @@ def read_chunks(source: Source, chunk_size: int) -> Iterator[RawChunk]:
     before the break keep their place and the rest are rows that could not be read. A file
     with no data rows is an error.
     """
+    if source.missing:
+        raise InputError(f"{source.path}: {missing_columns(source)}")
     reader = _ChunkAssembler(source)
     yielded = 0
     with source.path.open(encoding=source.encoding, errors="replace", newline="") as raw:
@@ -508,7 +561,9 @@ class _ChunkAssembler:
             n = min(chunk_size, lines - start)
             index = pd.RangeIndex(self._next_row, self._next_row + n, name="row")
             self._next_row += n
-            frame = pd.DataFrame({field: [""] * n for field in FIELDS}, index=index, dtype="str")
+            frame = pd.DataFrame(
+                {name: [""] * n for name in self._source.fields}, index=index, dtype="str"
+            )
             yield RawChunk(
                 frame=frame,
                 problems=pd.Series("cannot be read", index=index, dtype=object),
@@ -600,7 +655,7 @@ class _ChunkAssembler:
         return out
 
     def _long_rows(self, bad: list[tuple[int, int]]) -> pd.DataFrame:
-        out = pd.DataFrame({field: [""] * len(bad) for field in FIELDS}, dtype=object)
+        out = pd.DataFrame({name: [""] * len(bad) for name in self._source.fields}, dtype=object)
         out["_pos"] = [r for r, _ in bad]
         out["_blank"] = False
         out["_problem"] = "too many cells"
@@ -613,9 +668,13 @@ class _ChunkAssembler:
         mapping, joins = self._source.mapping, self._source.joins
         index = pd.RangeIndex(len(values))
         data = {}
-        for name in FIELDS:
-            if name in mapping:
-                data[name] = values[mapping[name]].set_axis(index)
+        for name in self._source.fields:
+            if name in mapping and name not in joins:
+                column = values[mapping[name]]
+                for other in self._source.fallbacks.get(name, ()):
+                    empty = column.fillna("").str.strip() == ""
+                    column = column.where(~empty, values[other])
+                data[name] = column.set_axis(index)
             elif name in joins:
                 joined = values[joins[name][0]].fillna("").str.strip()
                 for header in joins[name][1:]:

@@ -12,7 +12,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import Final, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -23,8 +23,6 @@ import pyarrow.compute as pc
 from importer.config import status_key
 from importer.read import arrow_text, phone_rules
 from importer.read.dates import to_utc
-from importer.read.presets import AMBIGUOUS_STATUSES, DISPOSITIONS, Preset
-from schemas.call import CALL_STATUSES
 from schemas.text import SPACE_CLASS
 
 NA = None
@@ -272,40 +270,6 @@ def _phones(distinct: pa.Array, region: str) -> Columns:
     return values, reasons
 
 
-BY_SECONDS: Final = "?by-seconds"  # completed with talk time, no-answer without (see presets)
-
-
-def status_table(preset: Preset | None, status_map: Mapping[str, str]) -> dict[str, str | None]:
-    """Status keys -> the API's status (None: leave it out). The API's eight values and
-    `cancelled`, then the documented dialer dispositions, then the preset's table, then the
-    user's `--status-map`: each wins over the ones before."""
-    table: dict[str, str | None] = {"cancelled": "canceled", **{s: s for s in CALL_STATUSES}}
-    table.update(DISPOSITIONS)
-    if preset is not None:
-        table.update(preset.statuses)
-        table.update({key: BY_SECONDS for key in preset.by_seconds})
-    table.update(status_map)
-    return table
-
-
-def statuses(raw: pd.Series, table: Mapping[str, str | None]) -> Normalised:
-    """To the API's eight values (or `skip`, or `BY_SECONDS`): spelling folded, the rest only
-    if `table` maps it; a disposition that could mean several statuses says so."""
-    return _per_distinct(raw, lambda distinct: _each(distinct, lambda t: _status(t, table)))
-
-
-def _status(text: str, table: Mapping[str, str | None]) -> tuple[str | None, str]:
-    key = status_key(text)
-    if key in table:
-        return table[key], ""
-    if key in AMBIGUOUS_STATUSES:
-        return NA, (
-            f"not a call status: it could mean {AMBIGUOUS_STATUSES[key]};"
-            f' map it with --status-map "{text}=STATUS"'
-        )
-    return NA, "not a call status (map it with --status-map)"
-
-
 def directions(raw: pd.Series, words: Mapping[str, str]) -> Normalised:
     """`Incoming`, `outbound-api`, `Missed`, ... -> inbound, outbound, internal or missed."""
     return _per_distinct(raw, lambda distinct: _each(distinct, lambda t: _direction(t, words)))
@@ -345,13 +309,13 @@ def format_utc(stamps: pd.Series) -> np.ndarray:
     return arrow_text.to_objects(pc.binary_join_element_wise(text, "Z", ""))
 
 
-def dates(raw: pd.Series, timezone: str, dayfirst: bool, now: pd.Timestamp) -> Normalised:
+def dates(raw: pd.Series, timezone: str | None, dayfirst: bool, now: pd.Timestamp) -> Normalised:
     """Mixed formats in one column; naive values are in `timezone`; zones written in a cell
     are read by their meaning; only 1970 to `now` is a call's date (see `importer.read.dates`)."""
     return _per_distinct(raw, lambda distinct: _dates(distinct, timezone, dayfirst, now))
 
 
-def _dates(distinct: pa.Array, timezone: str, dayfirst: bool, now: pd.Timestamp) -> Columns:
+def _dates(distinct: pa.Array, timezone: str | None, dayfirst: bool, now: pd.Timestamp) -> Columns:
     trimmed = arrow_text.trim_to_null(distinct)
     values = np.full(len(distinct), NA, dtype=object)
     reasons = _no_reasons(len(distinct))

@@ -11,16 +11,21 @@ import ctypes
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow as pa_lib
 import pyarrow.compute as pc
 
-from importer.config import SKIP, NormaliseOptions
-from importer.read import arrow_text, normalise, parties
+from importer.config import NormaliseOptions
+from importer.read import arrow_text, normalise, parties, statuses
+from importer.read.legs import cross_row_legs
 from importer.read.load import RawChunk, Source, read_chunks
-from importer.read.presets import DIRECTION_WORDS, Preset
+from importer.read.own_line import own_line_reasons
+from importer.read.reading import naive_zone
+from importer.read.vocabulary import DIRECTION_WORDS
 from schemas.call import FIELDS, CallRow
 
 ROW = "row"  # the pseudo-column of problems with a whole record (ragged rows)
@@ -60,8 +65,9 @@ class CheckedChunk:
 def check_chunks(
     source: Source, options: NormaliseOptions, now: pd.Timestamp, chunk_size: int
 ) -> Iterator[CheckedChunk]:
+    legs = cross_row_legs(source, chunk_size)
     for chunk in read_chunks(source, chunk_size):
-        yield check_chunk(chunk, source, options, now)
+        yield check_chunk(chunk, source, options, now, legs)
         _return_freed_memory()
 
 
@@ -85,12 +91,16 @@ def _return_freed_memory() -> None:
 
 
 def check_chunk(
-    chunk: RawChunk, source: Source, options: NormaliseOptions, now: pd.Timestamp
+    chunk: RawChunk,
+    source: Source,
+    options: NormaliseOptions,
+    now: pd.Timestamp,
+    legs: Mapping[int, str] | None = None,
 ) -> CheckedChunk:
-    raw = _with_sets(chunk.frame, options.sets)
+    raw = _with_sets(chunk.frame, options.sets, source)
     found: list[pd.DataFrame] = []
     clean_columns: dict[str, pd.Series] = {}
-    normalised, skipped = _normalise(raw, options, source.preset, now, source.joins)
+    normalised, skipped, raw = _normalise(raw, options, source, now, legs or {})
     for name, result in normalised.items():
         clean_columns[name] = result.values
         shown = raw[name]
@@ -102,6 +112,9 @@ def check_chunk(
             shown = shown.where(~neither, both)
         found.append(_failures(result.reasons, name, shown))
     clean = pd.DataFrame(clean_columns, index=raw.index)[list(FIELDS)]
+    if not options.provider_required:
+        # Nothing is sent: the schema's required provider is not this command's concern.
+        clean["conversation_provider_id"] = clean["conversation_provider_id"].fillna(_UNSENT)
     fields_to_scan = FIELDS if chunk.undecodable else ()
     for name in fields_to_scan:
         hit = raw[name].str.contains("\ufffd", regex=False)
@@ -131,15 +144,19 @@ def check_chunk(
     return CheckedChunk(raw=raw, clean=clean, failures=failures, errors=errors, skipped=skipped)
 
 
+_UNSENT = "(not sent: validate)"
 _NO_LOCATION = "required (or give --location-id to find it from the customer's number)"
 
 
-def _with_sets(raw: pd.DataFrame, sets: Mapping[str, str]) -> pd.DataFrame:
-    """`--set FIELD=VALUE`: the value in every empty cell of that field."""
+def _with_sets(raw: pd.DataFrame, sets: Mapping[str, str], source: Source) -> pd.DataFrame:
+    """`--set FIELD=VALUE`: the value in every empty cell of that field (an export that names
+    only the other party takes `--set from` as the business's line instead)."""
     if not sets:
         return raw
     raw = raw.copy()
     for name, value in sets.items():
+        if source.rule == "other-party" and name in ("to", "from"):
+            continue
         column = raw[name]
         raw[name] = column.where(column.fillna("").str.strip() != "", value)
     return raw
@@ -148,91 +165,133 @@ def _with_sets(raw: pd.DataFrame, sets: Mapping[str, str]) -> pd.DataFrame:
 def _normalise(
     raw: pd.DataFrame,
     options: NormaliseOptions,
-    preset: Preset | None,
+    source: Source,
     now: pd.Timestamp,
-    source_joins: Mapping[str, tuple[str, ...]],
-) -> tuple[dict[str, normalise.Normalised], pd.Series]:
-    """Every field normalised, and why rows are skipped ('' where not). Directions come first:
-    a PBX's extensions must be replaced before the numbers are read."""
-    words = {**DIRECTION_WORDS, **(preset.directions if preset else {})}
+    legs: Mapping[int, str],
+) -> tuple[dict[str, normalise.Normalised], pd.Series, pd.DataFrame]:
+    """Every field normalised, why rows are skipped ('' where not), and the raw cells as the
+    results show them (`to` and `from` as the call has them). Directions come first: a PBX's
+    extensions are replaced and the other party put on its side before numbers are read."""
+    profile = source.profile
+    words = {**DIRECTION_WORDS, **profile.directions}
     said = _guarded(lambda col: normalise.directions(col, words), raw["direction"])
-    sides = parties.before_phones(raw, said.values, options, preset)
-    table = normalise.status_table(preset, options.status_map)
+    sides = parties.before_phones(raw, said.values, options, profile, source.rule, source.mapping)
+    if legs:
+        for i, row in enumerate(raw.index.tolist()):
+            if row in legs and sides.skipped[i] == "":
+                sides.skipped[i] = legs[row]
     steps: dict[str, tuple[Callable[[pd.Series], normalise.Normalised], pd.Series]] = {
         "conversation_id": (normalise.identifiers, raw["conversation_id"]),
         "contact_id": (normalise.identifiers, raw["contact_id"]),
         "conversation_provider_id": (normalise.identifiers, raw["conversation_provider_id"]),
         "to": (lambda col: normalise.phones(col, options.region), sides.to),
         "from": (lambda col: normalise.phones(col, options.region), sides.from_),
-        "date": (
-            lambda col: normalise.dates(col, options.timezone, options.dayfirst, now),
-            raw["date"],
-        ),
-        "status": (lambda col: normalise.statuses(col, table), raw["status"]),
         "alt_id": (normalise.identifiers, raw["alt_id"]),
         "attachments": (normalise.attachments, raw["attachments"]),
         "name": (normalise.names, raw["name"]),
         "seconds": (normalise.identifiers, raw["seconds"]),
     }
     out = {name: _guarded(fn, column) for name, (fn, column) in steps.items()}
-    decided = parties.after_phones(sides, out["to"].values, out["from"].values, options)
-    reasons = np.where(decided.reasons != "", decided.reasons, said.reasons.to_numpy(dtype=object))
+    out["date"] = _dates(raw, source, options, now)
+    direction, skipped, why = parties.after_phones(
+        sides, out["to"].values, out["from"].values, options
+    )
+    reasons = np.where(why != "", why, said.reasons.to_numpy(dtype=object))
     out["direction"] = normalise.Normalised(
-        arrow_text.to_series(arrow_text.to_arrow(decided.direction), raw.index),
+        arrow_text.to_series(arrow_text.to_arrow(direction), raw.index),
         pd.Series(reasons, index=raw.index, dtype=object),
     )
-    for name, why in (("to", decided.to_reasons), ("from", decided.from_reasons)):
-        if (why != "").any():  # the number is not the customer's: that reason comes first
+    to_why, from_why = own_line_reasons(direction, out["to"].values, out["from"].values, options)
+    for name, own in (("to", to_why), ("from", from_why)):
+        if (own != "").any():  # the number is not the customer's: that reason comes first
             kept = out[name].reasons.to_numpy(dtype=object)
             out[name] = normalise.Normalised(
                 out[name].values,
-                pd.Series(np.where(why != "", why, kept), index=raw.index, dtype=object),
+                pd.Series(np.where(own != "", own, kept), index=raw.index, dtype=object),
             )
-    if "date" in source_joins:
-        out["date"] = _time_required(out["date"], raw["date"])
-    status, skipped = _settle_status(
-        out["status"].values, out["seconds"].values, sides, decided.skipped
+    aux = {name: raw[name] for name in source.extras}
+    settled = statuses.resolve(
+        raw["status"], direction, sides.missed, raw["seconds"], aux, profile, options.status_map
     )
-    out["status"] = normalise.Normalised(status, out["status"].reasons)
-    return out, pd.Series(skipped, index=raw.index, dtype=object)
+    skipped = np.where(skipped != "", skipped, settled.skipped)
+    out["status"] = normalise.Normalised(
+        arrow_text.to_series(arrow_text.to_arrow(settled.values), raw.index),
+        pd.Series(settled.reasons, index=raw.index, dtype=object),
+    )
+    shown = raw[list(FIELDS)].copy()
+    if source.rule == "other-party" or source.rule == "extensions" or source.profile.endpoints:
+        shown["to"] = sides.to.astype(shown["to"].dtype)
+        shown["from"] = sides.from_.astype(shown["from"].dtype)
+    return out, pd.Series(skipped, index=raw.index, dtype=object), shown
 
 
-# A time of day in a date cell: `8:31`, `08:31:00`, or basic ISO 8601's `T083100`.
-_TIME_OF_DAY = "[0-9]:[0-9]{2}|[0-9]T[0-9]{4}"
 NO_TIME = "no time of day: the time column is empty, and a call is not put at midnight by guess"
+_TIME_OF_DAY = "[0-9]:[0-9]{2}|[0-9]T[0-9]{4}"
+
+
+def _dates(
+    raw: pd.DataFrame, source: Source, options: NormaliseOptions, now: pd.Timestamp
+) -> normalise.Normalised:
+    """A date column, or a date and a time column joined; a zone column names each row's zone
+    (an IANA name or an offset), else the profile's zone or `--timezone`."""
+    zone = naive_zone(source, options)
+    cells = raw["date"]
+    if "zone" not in source.mapping:
+        result = _guarded(lambda col: normalise.dates(col, zone, options.dayfirst, now), cells)
+    else:
+        result = _zoned_dates(cells, raw["zone"], zone, options, now)
+    if "date" in source.joins:
+        result = _time_required(result, cells)
+    return result
+
+
+def _zoned_dates(
+    cells: pd.Series,
+    zones: pd.Series,
+    fallback: str | None,
+    options: NormaliseOptions,
+    now: pd.Timestamp,
+) -> normalise.Normalised:
+    """Each row's date in the zone its zone cell names: an IANA name is the zone of a naive
+    time; an offset or an abbreviation is read as if written in the date cell."""
+    values = pd.Series(np.nan, index=cells.index, dtype=arrow_text.STR)
+    reasons = pd.Series("", index=cells.index, dtype=object)
+    names = zones.fillna("").astype(str).str.strip()
+    for name in names.unique().tolist():
+        at = (names == name).to_numpy()
+        zone: str | None = name or fallback
+        text = cells[at]
+        if name and not _is_zone_name(name):
+            zone = fallback
+            text = text.where(text.fillna("").str.strip() == "", text + " " + name)
+        one = _guarded(lambda col, z=zone: normalise.dates(col, z, options.dayfirst, now), text)
+        values[at], reasons[at] = one.values.to_numpy(), one.reasons.to_numpy()
+    return normalise.Normalised(values, reasons)
+
+
+def _is_zone_name(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _time_required(date: normalise.Normalised, joined: pd.Series) -> normalise.Normalised:
-    """A date made of a date and a time column (RingCentral's Date + Time): a row whose time
-    cell is empty would be read as midnight; it is invalid instead. Midnight is only for an
-    export with no time column at all (and the run says so, see `load.open_source`)."""
+    """A date made of a date and a time column: a row whose time cell is empty would be read
+    as midnight; it is invalid instead (a time column is never dropped)."""
     text = arrow_text.trim_to_null(arrow_text.to_arrow(joined))
-    timed = arrow_text.searches(text, _TIME_OF_DAY).to_numpy(zero_copy_only=False)
-    present = np.asarray(pc.is_valid(text).to_numpy(zero_copy_only=False), dtype=bool)
-    untimed = present & ~np.asarray(timed, dtype=bool) & (date.reasons == "").to_numpy()
+    timed = _flags_of(arrow_text.searches(text, _TIME_OF_DAY))
+    present = _flags_of(pc.is_valid(text))
+    untimed = present & ~timed & (date.reasons == "").to_numpy()
     if not untimed.any():
         return date
     reasons = date.reasons.where(~untimed, NO_TIME)
     return normalise.Normalised(date.values.where(~untimed), reasons)
 
 
-def _settle_status(
-    status: pd.Series, seconds: pd.Series, sides: parties.Sides, skipped: np.ndarray
-) -> tuple[pd.Series, np.ndarray]:
-    """What a status means beyond its word: by talk time (a FreeSWITCH NORMAL_CLEARING), a
-    missed call without one is no-answer, and `--status-map X=skip` rows are skipped."""
-    values = arrow_text.to_objects(arrow_text.to_arrow(status))
-    by_seconds = values == normalise.BY_SECONDS
-    if by_seconds.any():
-        talk = pd.to_numeric(seconds, errors="coerce").fillna(0).to_numpy() > 0
-        values[by_seconds] = np.where(talk[by_seconds], "completed", "no-answer")
-    values[sides.missed & np.array([v is None for v in values], dtype=bool)] = "no-answer"
-    skip = values == SKIP
-    if skip.any():
-        skipped = skipped.copy()
-        skipped[skip & (skipped == "")] = "excluded (--status-map ...=skip)"
-        values[skip] = None
-    return arrow_text.to_series(arrow_text.to_arrow(values), status.index), skipped
+def _flags_of(mask: pa_lib.Array) -> np.ndarray:
+    return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 # What a cell's value can make a normaliser raise: a value it cannot convert (ValueError, with
@@ -341,6 +400,12 @@ def _join_errors(failures: pd.DataFrame, index: pd.Index) -> pd.Series:
     return errors
 
 
+def skip_kind(reason: str) -> str:
+    """A skip reason without its details, to count by: `a leg of call CA12...` is a leg."""
+    kind = reason.split(" (")[0]
+    return "a leg of another call" if kind.startswith("a leg of") else kind
+
+
 @dataclass
 class Tally:
     """Counts of rows and of failures per (column, reason), with the first example rows."""
@@ -359,7 +424,7 @@ class Tally:
         self.valid += int(chunk.valid.sum())
         skipped = chunk.skipped[chunk.skipped != ""]
         self.skipped += len(skipped)
-        self.skip_reasons.update(reason.split(" (")[0] for reason in skipped.tolist())
+        self.skip_reasons.update(skip_kind(reason) for reason in skipped.tolist())
         self.directions.update(chunk.clean["direction"][chunk.valid].tolist())
         if chunk.failures.empty:
             return

@@ -45,6 +45,7 @@ OPTIONAL = (
     "timezone",
     "region",
     "preset",
+    "profile",
     "our_number",
     "direction",
     "set",
@@ -77,7 +78,7 @@ class Shared:
     """What the command line gives every location (a plan's line may override some)."""
 
     region: str = "US"
-    timezone: str = "UTC"
+    timezone: str | None = None  # the zone of dates without one, when a line gives none
     dayfirst: bool = False
     chunk_size: int = config.DEFAULT_CHUNK_SIZE
     status_map: dict[str, str] = field(default_factory=dict)
@@ -154,7 +155,7 @@ def read_plan(path: Path) -> list[PlanRow]:
                     base / cells["input"],
                     base / cells["results"],
                     cells["token_env"],
-                    {k: cells[k] for k in OPTIONAL if cells.get(k)},
+                    _options(cells, base),
                     number,
                 )
             )
@@ -235,6 +236,14 @@ def _clash(plan: Path, first: _Use, second: _Use) -> str:
     return f"{plan}: {writer} {writer.path} is {other}; {harm} (give each line files of its own)"
 
 
+def _options(cells: dict[str, str], base: Path) -> dict[str, str]:
+    """A line's optional cells; a profile file is relative to the plan, as inputs are."""
+    options = {k: cells[k] for k in OPTIONAL if cells.get(k)}
+    if "profile" in options:
+        options["profile"] = str(base / options["profile"])
+    return options
+
+
 def _split(text: str) -> list[str]:
     return [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
 
@@ -263,15 +272,18 @@ def _prepare(row: PlanRow, shared: Shared, env: config.Environment) -> _Prepared
     region = config.check_region(options.get("region", shared.region))
     sets_pairs = [p for p in options.get("set", "").split(";") if p.strip()]
     sets = config.resolve_sets(sets_pairs, options.get("provider_id") or env.provider_id)
+    profile = options.get("profile")
     load = config.LoadOptions(
         chunk_size=shared.chunk_size,
         preset=options.get("preset"),
+        profile=Path(profile) if profile else None,
         given=frozenset(sets),
         advice=config.PLAN_ADVICE,
     )
+    timezone = options.get("timezone", shared.timezone)
     norm = config.NormaliseOptions(
         region=region,
-        timezone=config.check_timezone(options.get("timezone", shared.timezone)),
+        timezone=None if timezone is None else config.check_timezone(timezone),
         dayfirst=shared.dayfirst,
         status_map=shared.status_map,
         sets=sets,

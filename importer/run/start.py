@@ -17,6 +17,7 @@ from importer.config import NormaliseOptions, SendOptions
 from importer.errors import InputError, UsageError
 from importer.paths import Named, check_files, partial_path, results_files
 from importer.read.load import Source
+from importer.read.reading import check_needs
 from importer.state.journal import Journal, Owner, journal_path, journal_state
 from importer.state.results import SENT, outcome_counts, sent_rows
 
@@ -34,19 +35,10 @@ def check_source(
     send: SendOptions,
     notify: Callable[[str], None] = lambda line: None,
 ) -> None:
-    """What the file needs that the options do not give: exit 2 before anything is sent (and
-    alone: the line saying what was detected comes after)."""
-    if "conversation_id" not in source.mapping and not send.location_id and not send.dry_run:
-        raise UsageError(
-            f"{source.path} has no conversation ID column: give --location-id (or"
-            " GHL_LOCATION_ID) to find each call's conversation from the customer's number"
-        )
-    preset = source.preset
-    if preset is not None and preset.rule == "extensions" and not norm.our_numbers:
-        raise UsageError(
-            f"{source.path} is {preset.title}, which names extensions, not the business's"
-            " number: give it with --our-number (e.g. --our-number +15037081210)"
-        )
+    """What the file needs that the options do not give, all named in one line: exit 2 before
+    anything is sent (and alone: the line saying what was detected comes after). A dry run
+    posts nothing, yet builds every payload: it needs what a run needs, but a location."""
+    check_needs(source, norm, provider=True, location=not send.location_id and not send.dry_run)
     if source.detection.message:
         notify(source.detection.message)
 

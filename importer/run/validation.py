@@ -11,6 +11,7 @@ import pandas as pd
 
 from importer.config import LoadOptions, NormaliseOptions
 from importer.read.load import Source, open_source
+from importer.read.reading import check_needs, summary
 from importer.read.validate import Tally, check_chunks
 from importer.state.results import VALIDATION_COLUMNS, CsvAppender, check_csv_output
 
@@ -38,7 +39,11 @@ def validate_file(
     or skipped with the reason in `errors`); nothing is sent."""
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
     check_csv_output(out, "--out", [path])
-    source = open_source(path, load, notify)
+    source = open_source(path, load)
+    check_needs(source, norm)
+    if source.detection.message:
+        notify(source.detection.message)
+    notify(summary(source, norm))
     tally = Tally()
     writer = CsvAppender(out, VALIDATION_COLUMNS)
     try:
