@@ -22,7 +22,7 @@ from importer.read.profile import Profile
 OWN_FIELDS: Final = ("conversation_id", "contact_id", "conversation_provider_id")
 # Fields a run cannot do without; `customer` stands for `to` and `from` in an export that
 # names only the other party.
-NEEDED: Final = ("to", "from", "date")
+NEEDED: Final[tuple[str, ...]] = ("to", "from", "date")
 _TIME_OF_DAY = re.compile(r"\d:\d{2}|\d[Tt]\d{4}")
 _TIME_ONLY = re.compile(r"^\d{1,2}:\d{2}(:\d{2}([.,]\d+)?)?(\s?[AaPp]\.?[Mm]\.?)?$")
 
@@ -144,8 +144,8 @@ def match_columns(
     if "date" in mapping and "date" not in joins:
         at = headers.index(mapping["date"])
         midnight = _no_time(rows, at)
-    wanted = ("customer", "date") if rule == "other-party" else NEEDED
-    missing = tuple(n for n in wanted if n not in mapping and n not in given)
+    needed = ("customer", "date") if rule == "other-party" else NEEDED
+    missing = tuple(n for n in needed if n not in mapping and n not in given)
     fallbacks = {k: v for k, v in fallbacks.items() if k in mapping and k not in joins}
     return ColumnMap(mapping, joins, rule, missing, midnight, fallbacks)
 

@@ -85,7 +85,7 @@ def has_zone(value: str) -> bool:
     """Whether a date cell names its zone (`Z`, an offset, `PST`): what the plan needs to know
     of the first rows before any is read (rule: times without a zone need one given)."""
     match = _ZONED_RE.match(value.strip())
-    return bool(match) and match.group("zone").upper() not in _NOT_ZONES
+    return match is not None and match.group("zone").upper() not in _NOT_ZONES
 
 
 def zone_offset(zone: str, timezone: str | None) -> tuple[int | None, str]:
@@ -372,7 +372,7 @@ def to_utc(
         if (~fixed).any() and timezone is None:
             read = ~np.isnat(naive) & ~fixed
             reasons[todo[read]] = NO_ZONE
-        elif (~fixed).any():
+        elif (~fixed).any() and timezone is not None:
             local = pd.Series(naive[~fixed]).dt.tz_localize(
                 timezone,
                 ambiguous=np.ones(int((~fixed).sum()), dtype=bool),

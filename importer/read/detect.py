@@ -113,8 +113,10 @@ class _Score:
     @property
     def partial(self) -> bool:
         required = len(self.profile.required)
-        return not self.full and (
-            self.typical >= 2 or (self.satisfied * 2 >= required and self.typical >= 1)
+        return (
+            not self.full
+            and self.satisfied >= 1
+            and (self.typical >= 2 or (self.satisfied * 2 >= required and self.typical >= 1))
         )
 
 

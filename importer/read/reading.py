@@ -7,18 +7,22 @@ every need named in one message (never one per run).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Final
+from typing import Final, TypeVar
+
+import pandas as pd
+import pyarrow as pa
 
 from importer.config import NormaliseOptions
 from importer.errors import InputError
-from importer.read.dates import has_zone
+from importer.read.dates import has_zone, to_utc
 from importer.read.load import Source, missing_columns
 from importer.read.profile import Layout, Profile, Statuses
 from importer.read.vocabulary import DIRECTION_WORDS
 
 EXAMPLE_NUMBER: Final = "+15037081210"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -60,11 +64,27 @@ def sample_dates(source: Source) -> list[tuple[int, str]]:
 
 
 def naive_sample(source: Source) -> tuple[int, str] | None:
-    """The first sampled date that names no zone (what `--timezone` would be needed for)."""
+    """The first sampled date that names no zone (what `--timezone` would be needed for); a
+    cell that is no date at all is that row's error, not the file's."""
+    now = pd.Timestamp.now(tz="UTC")
     for number, text in sample_dates(source):
-        if not has_zone(text):
+        if has_zone(text):
+            continue
+        _, why = to_utc(pa.array([text], type=pa.large_string()), "UTC", False, now)
+        if why[0] in ("", "in the future"):
             return number, text
     return None
+
+
+def announced(chunks: Iterator[T], line: str, notify: Callable[[str], None]) -> Iterator[T]:
+    """`chunks`, with `line` (the plan's summary) said once the first one is read: a file that
+    turns out to have no rows says only that."""
+    first = True
+    for chunk in chunks:
+        if first:
+            notify(line)
+            first = False
+        yield chunk
 
 
 def needs(
@@ -118,16 +138,18 @@ def needs(
                 " if they are UTC)",
             )
         )
-    if provider and "conversation_provider_id" not in source.mapping:
-        if "conversation_provider_id" not in options.sets:
-            found.append(
-                Need(
-                    "--provider-id",
-                    "the conversationProviderId of every call (or GHL_CONVERSATION_PROVIDER_ID)",
-                    "has no conversation_provider_id column: give --provider-id (or"
-                    " GHL_CONVERSATION_PROVIDER_ID), the conversationProviderId of every call",
-                )
+    given = "conversation_provider_id" in source.mapping or (
+        "conversation_provider_id" in options.sets
+    )
+    if provider and not given:
+        found.append(
+            Need(
+                "--provider-id",
+                "the conversationProviderId of every call (or GHL_CONVERSATION_PROVIDER_ID)",
+                "has no conversation_provider_id column: give --provider-id (or"
+                " GHL_CONVERSATION_PROVIDER_ID), the conversationProviderId of every call",
             )
+        )
     if location and "conversation_id" not in source.mapping:
         found.append(
             Need(
@@ -288,9 +310,8 @@ def status_plan(source: Source, options: NormaliseOptions) -> str:
     if st.inbound or st.outbound:
         extra.append("some words by direction")
     for rule in st.when:
-        extra.append(
-            f"{source.mapping.get(rule.column, rule.column)} tells {', '.join(sorted(set(rule.values.values())))}"
-        )
+        told = ", ".join(sorted(set(rule.values.values())))
+        extra.append(f"{source.mapping.get(rule.column, rule.column)} tells {told}")
     if st.unknown != "invalid":
         extra.append("other words by talk time")
     if options.status_map:

@@ -85,7 +85,7 @@ def resolve(
     words = arrow_text.to_objects(arrow_text.trim_to_null(arrow_text.to_arrow(raw)))
     directions = np.where(pd.isna(direction), "", direction).astype(object)
     combined = (
-        pd.Series(np.where(pd.isna(words), "\x00", words), dtype=object) + "\x1f" + directions
+        pd.Series(np.where(pd.isna(words), "\x1e", words), dtype=object) + "\x1f" + directions
     )
     codes, uniques = pd.factorize(combined)
     targets = np.empty(len(uniques), dtype=object)
@@ -93,7 +93,7 @@ def resolve(
     for i, pair in enumerate(uniques):
         word, _, way = str(pair).partition("\x1f")
         targets[i], reasons[i] = (
-            (None, "") if word == "\x00" else _target(word, way or None, table, profile)
+            (None, "") if word == "\x1e" else _target(word, way or None, table, profile)
         )
     target = targets[codes]
     reason = reasons[codes]
@@ -186,13 +186,14 @@ def talk_seconds(seconds: pd.Series) -> np.ndarray:
     """Talk time in seconds: a number, or a clock (`0:04:12`, `04:12`); 0 where not read."""
     cells = seconds.fillna("").astype(str).str.strip()
     numbers = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float).copy()
+    texts = cells.tolist()
     unread = np.flatnonzero(np.isnan(numbers) & (cells != "").to_numpy())
-    for i in unread:
-        match = _CLOCK.match(cells.iat[i])
+    for i in unread.tolist():
+        match = _CLOCK.match(str(texts[i]))
         if match:
             hours, minutes, secs = (int(g) if g else 0 for g in match.groups())
             numbers[i] = hours * 3600 + minutes * 60 + secs
-    return np.nan_to_num(numbers, nan=0.0)
+    return np.asarray(np.nan_to_num(numbers, nan=0.0), dtype=float)
 
 
 def _settle(

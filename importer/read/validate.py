@@ -264,9 +264,15 @@ def _zoned_dates(
         if name and not _is_zone_name(name):
             zone = fallback
             text = text.where(text.fillna("").str.strip() == "", text + " " + name)
-        one = _guarded(lambda col, z=zone: normalise.dates(col, z, options.dayfirst, now), text)
+        one = _guarded(_dates_in(zone, options.dayfirst, now), text)
         values[at], reasons[at] = one.values.to_numpy(), one.reasons.to_numpy()
     return normalise.Normalised(values, reasons)
+
+
+def _dates_in(
+    zone: str | None, dayfirst: bool, now: pd.Timestamp
+) -> Callable[[pd.Series], normalise.Normalised]:
+    return lambda col: normalise.dates(col, zone, dayfirst, now)
 
 
 def _is_zone_name(name: str) -> bool:

@@ -81,6 +81,10 @@ def _first_rows(
     return check_chunk(first, source, norm, now, legs)
 
 
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def _table(chunk: CheckedChunk) -> list[str]:
     lines = [
         f"  {'row':>4}  {'outcome':<8} {'direction':<9} {'customer':<16} {'date (UTC)':<24} status"
@@ -93,14 +97,15 @@ def _table(chunk: CheckedChunk) -> list[str]:
         outcome = "skipped" if skipped else ("invalid" if error else "valid")
         customer = clean.at[row, "from"] if direction == "inbound" else clean.at[row, "to"]
         cells = [
-            direction if isinstance(direction, str) else "",
-            customer if isinstance(customer, str) and not skipped else "",
-            clean.at[row, "date"] if isinstance(clean.at[row, "date"], str) else "",
-            clean.at[row, "status"] if isinstance(clean.at[row, "status"], str) else "",
+            _text(direction),
+            "" if skipped else _text(customer),
+            _text(clean.at[row, "date"]),
+            _text(clean.at[row, "status"]),
         ]
         lines.append(
             f"  {row:>4}  {outcome:<8} {cells[0]:<9} {cells[1]:<16} {cells[2]:<24} {cells[3]}"
         )
-        if skipped or error:
-            lines.append(f"        {skipped or error}")
+        why = _text(skipped) or _text(error)
+        if why:
+            lines.append(f"        {why}")
     return lines

@@ -11,7 +11,7 @@ import pandas as pd
 
 from importer.config import LoadOptions, NormaliseOptions
 from importer.read.load import Source, open_source
-from importer.read.reading import check_needs, summary
+from importer.read.reading import announced, check_needs, summary
 from importer.read.validate import Tally, check_chunks
 from importer.state.results import VALIDATION_COLUMNS, CsvAppender, check_csv_output
 
@@ -43,11 +43,11 @@ def validate_file(
     check_needs(source, norm)
     if source.detection.message:
         notify(source.detection.message)
-    notify(summary(source, norm))
     tally = Tally()
     writer = CsvAppender(out, VALIDATION_COLUMNS)
     try:
-        for chunk in check_chunks(source, norm, now, load.chunk_size):
+        chunks = check_chunks(source, norm, now, load.chunk_size)
+        for chunk in announced(chunks, summary(source, norm), notify):
             tally.add(chunk)
             skipped = (chunk.skipped != "").to_numpy()
             valid = np.where(skipped, "skipped", np.where(chunk.valid, "true", "false"))

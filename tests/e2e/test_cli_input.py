@@ -28,12 +28,6 @@ def validate(path: Path, *options: str) -> subprocess.CompletedProcess[str]:
     [
         ("", (), "the file is empty"),
         (HEADER, ("--provider-id", "p1"), "has a header but no data rows"),
-        (
-            HEADER + "c1,+15037081210,+15037081211,2024-03-10\n",
-            (),
-            "no column for required field 'conversation_provider_id' (or give --provider-id);"
-            " headers found: conversationId, To, From, Date",
-        ),
         ("a,b\n1,2\n", ("--provider-id", "p1"), "no column for required field 'to'"),
         (
             HEADER + "c1,+1,+2,2024\n",
@@ -62,10 +56,32 @@ def test_missing_file(tmp_path: Path) -> None:
     assert ran.stderr.strip() == f"call-importer: {tmp_path / 'nope.csv'}: no such file"
 
 
+def test_validate_needs_no_provider_id_and_run_names_it(tmp_path: Path) -> None:
+    # Issue 20 (g): nothing is sent by validate, so no conversationProviderId is asked for.
+    path = tmp_path / "in.csv"
+    path.write_text(HEADER + "c1,+15037081210,+15037081211,2024-03-10T10:00:00Z\n")
+    ran = validate(path)
+    assert ran.returncode == 0, ran.stderr
+    env = {k: v for k, v in cli_env().items() if k != "GHL_CONVERSATION_PROVIDER_ID"}
+    out = tmp_path / "out.csv"
+    sent = subprocess.run(
+        [*CLI, "run", str(path), "--results", str(out), "--dry-run", "--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert sent.returncode == 2
+    assert sent.stderr.strip() == (
+        f"call-importer: {path} has no conversation_provider_id column: give --provider-id (or"
+        " GHL_CONVERSATION_PROVIDER_ID), the conversationProviderId of every call"
+    )
+
+
 def test_invalid_rows_exit_1_and_every_row_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "in.csv"
     path.write_text(HEADER + "c1,+15037081210,+15037081211,2024-03-10\nc2,nope,+15037081211,\n")
-    ran = validate(path, "--provider-id", "p1")
+    ran = validate(path, "--provider-id", "p1", "--timezone", "UTC")
     assert ran.returncode == 1
     out = path.with_suffix(".v.csv").read_text().splitlines()
     assert out == [

@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import phonenumbers
 import pyarrow as pa
@@ -14,7 +15,9 @@ from hypothesis import strategies as st
 
 from importer import config
 from importer.read import dates, normalise
-from importer.read.presets import AMBIGUOUS_STATUSES, DIRECTION_WORDS
+from importer.read import statuses
+from importer.read.detect import plain
+from importer.read.vocabulary import AMBIGUOUS_STATUSES, DIRECTION_WORDS
 from schemas.call import CALL_STATUSES
 
 NOW = pd.Timestamp("2026-01-01T00:00:00Z")
@@ -105,9 +108,13 @@ def test_impossible_and_future_dates_are_invalid() -> None:
     assert result.reasons.tolist() == ["not a date", "not a date", "in the future", "not a date"]
 
 
-def test_naive_date_in_a_dst_gap_moves_forward() -> None:
+def test_naive_date_in_a_dst_gap_is_invalid_not_moved() -> None:
+    # 02:30 never happened in New York that night: moving it would be a guess (issue 20).
     result = normalise.dates(pd.Series(["2024-03-10 02:30"]), "America/New_York", False, NOW)
-    assert cells(result.values) == ["2024-03-10T07:00:00.000Z"]
+    assert cells(result.values) == [None]
+    assert result.reasons.tolist() == [
+        "does not exist in America/New_York (the clocks moved forward)"
+    ]
 
 
 spellings = st.sampled_from(CALL_STATUSES).flatmap(
@@ -120,17 +127,32 @@ spellings = st.sampled_from(CALL_STATUSES).flatmap(
 )
 
 
+def read_statuses(
+    values: list[str], status_map: dict[str, str] | None = None
+) -> statuses.Settled:
+    """Status cells read by the plain profile, with no direction, talk time or other column."""
+    raw = pd.Series(values, dtype=object)
+    return statuses.resolve(
+        raw,
+        np.full(len(values), None, dtype=object),
+        np.zeros(len(values), dtype=bool),
+        pd.Series([""] * len(values)),
+        {},
+        plain(),
+        status_map or {},
+    )
+
+
 @given(spellings)
 def test_status_spellings_fold_to_the_api_value(case: tuple[str, str]) -> None:
     status, spelling = case
-    result = normalise.statuses(pd.Series([spelling]), normalise.status_table(None, {}))
-    assert cells(result.values) == [status]
+    result = read_statuses([spelling])
+    assert result.values.tolist() == [status]
 
 
 def test_cancelled_and_mapped_statuses() -> None:
-    table = normalise.status_table(None, {"ringing": "no-answer"})
-    result = normalise.statuses(pd.Series(["Cancelled", "ringing", "in-progress", ""]), table)
-    assert cells(result.values) == ["canceled", "no-answer", None, None]
+    result = read_statuses(["Cancelled", "ringing", "in-progress", ""], {"ringing": "no-answer"})
+    assert result.values.tolist() == ["canceled", "no-answer", None, None]
     assert result.reasons.tolist() == [
         "",
         "",
@@ -355,7 +377,7 @@ def test_anything_else_is_not_a_direction(text: str) -> None:
 @given(st.sampled_from(sorted(AMBIGUOUS_STATUSES)), st.sampled_from([str.upper, str.title]))
 def test_an_ambiguous_disposition_is_invalid_with_a_hint(key: str, spell: Any) -> None:
     text = spell(key.replace("-", " "))
-    result = normalise.statuses(pd.Series([text]), normalise.status_table(None, {}))
-    assert cells(result.values) == [None]
-    assert result.reasons.iloc[0].startswith("not a call status: it could mean")
-    assert f'--status-map "{text}=STATUS"' in result.reasons.iloc[0]
+    result = read_statuses([text])
+    assert result.values.tolist() == [None]
+    assert result.reasons[0].startswith("not a call status: it could mean")
+    assert f'--status-map "{text}=STATUS"' in result.reasons[0]
