@@ -117,7 +117,10 @@ def endpoints(column: pd.Series, profile: Profile, *, pbx: bool) -> np.ndarray:
     PBX's records a short number or a named endpoint."""
     trimmed = arrow_text.trim_to_null(arrow_text.to_arrow(column))
     mask = np.zeros(len(column), dtype=bool)
-    patterns = [f"^{_literal(p)}" for p in profile.endpoints]
+    keywords = {"short-number": [_SHORT_NUMBER], "named": [_CHANNEL, _NAMED]}
+    patterns = [f"^{_literal(p)}" for p in profile.endpoints if p not in keywords]
+    for word in profile.endpoints:
+        patterns += keywords.get(word, [])
     if pbx:
         patterns += [_SHORT_NUMBER, _CHANNEL, _NAMED]
     for pattern in patterns:

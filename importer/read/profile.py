@@ -108,13 +108,15 @@ class Profile:
     sources: tuple[str, ...]  # where the layout and values were read
     columns: Mapping[str, tuple[str, ...]]  # field -> header names (or layout names)
     required: tuple[tuple[str, ...], ...] = ()  # headed: each group needs one of its headers
-    typical: tuple[str, ...] = ()  # headers that make the fit clearer
+    typical: tuple[str, ...] = ()  # headers only this export has: they make a fit clearer
     absent: tuple[str, ...] = ()  # headers this export never has
     layouts: tuple[Layout, ...] = ()  # headerless: the column orders in use
     zone: str = ""  # the vendor's documented zone for times without one ('' if none)
     zone_why: str = ""
     rule: str = "to-from"
-    endpoints: tuple[str, ...] = ()  # prefixes of the business's own endpoints (client:, sip:)
+    # The business's own endpoints besides numbers: prefixes (Twilio's client:, sip:), or
+    # short-number (an extension of at most six digits), named (a PBX's named endpoint).
+    endpoints: tuple[str, ...] = ()
     directions: Mapping[str, str] = field(default_factory=dict)
     default_direction: str = ""  # of rows whose file does not say (a dialer's: outbound)
     legs: Legs = field(default_factory=Legs)

@@ -127,9 +127,7 @@ spellings = st.sampled_from(CALL_STATUSES).flatmap(
 )
 
 
-def read_statuses(
-    values: list[str], status_map: dict[str, str] | None = None
-) -> statuses.Settled:
+def read_statuses(values: list[str], status_map: dict[str, str] | None = None) -> statuses.Settled:
     """Status cells read by the plain profile, with no direction, talk time or other column."""
     raw = pd.Series(values, dtype=object)
     return statuses.resolve(
