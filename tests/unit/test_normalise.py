@@ -14,8 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from importer import config
-from importer.read import dates, normalise
-from importer.read import statuses
+from importer.read import dates, normalise, statuses
 from importer.read.detect import plain
 from importer.read.vocabulary import AMBIGUOUS_STATUSES, DIRECTION_WORDS
 from schemas.call import CALL_STATUSES
