@@ -129,6 +129,8 @@ def _target(
     key = status_key(word)
     if key in lookup:
         return lookup[key], ""
+    if direction is None and (key in table.inbound or key in table.outbound):
+        return None, ""  # its meaning depends on the direction, whose own error says why
     reason = _unknown_reason(word, profile)
     if st.unknown == BY_TALK_TIME and not _is_ambiguous(key, profile):
         return _UNKNOWN_BY_TALK, reason

@@ -45,6 +45,10 @@ class Sandbox:
         stats: dict[str, Any] = httpx.get(f"{self.url}/sandbox/stats").json()
         return stats
 
+    def contacts(self) -> list[dict[str, Any]]:
+        contacts: list[dict[str, Any]] = httpx.get(f"{self.url}/sandbox/contacts").json()
+        return contacts
+
     def recorded(self) -> list[dict[str, Any]]:
         if not self.record.exists():
             return []

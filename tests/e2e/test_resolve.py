@@ -51,7 +51,11 @@ def numbers_file(
 
 
 def options(*more: str) -> tuple[str, ...]:
-    return ("--location-id", LOCATION, "--set", f"from={OURS}", "--rate", "2000/1s", *more)
+    # The export's dates name no zone (issue 20: say which): UTC.
+    return (
+        "--location-id", LOCATION, "--set", f"from={OURS}", "--timezone", "UTC",
+        "--rate", "2000/1s", *more,
+    )  # fmt: skip
 
 
 def start_sandbox(sandbox: Callable[..., Sandbox], contacts: Path, *more: str) -> Sandbox:
@@ -191,7 +195,7 @@ def test_without_a_location_an_export_without_ids_stops_before_anything(
 ) -> None:
     export, contacts, _ = numbers_file(tmp_path)
     box = start_sandbox(sandbox, contacts)
-    ran = run_cli(export, tmp_path / "out.csv", box, "--set", f"from={OURS}")
+    ran = run_cli(export, tmp_path / "out.csv", box, "--set", f"from={OURS}", "--timezone", "UTC")
     assert ran.code == 2
     assert ran.stderr.strip() == (
         f"call-importer: {export} has no conversation ID column: give --location-id (or"
@@ -213,6 +217,8 @@ def test_a_location_the_api_refuses_stops_the_run_with_one_line(
         "loc-someone-else",
         "--set",
         f"from={OURS}",
+        "--timezone",
+        "UTC",
     )
     assert ran.code == 3
     assert (
