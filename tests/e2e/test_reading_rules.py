@@ -23,9 +23,9 @@ def cli(*args: str, provider: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 def validate(
-    path: Path, *options: str
+    tmp_path: Path, path: Path, *options: str
 ) -> tuple[subprocess.CompletedProcess[str], list[dict[str, str]]]:
-    out = path.with_suffix(".v.csv")
+    out = tmp_path / f"{path.stem}.v.csv"  # never beside a fixture
     ran = cli("validate", str(path), "--out", str(out), *options)
     rows = list(csv.DictReader(out.open())) if out.exists() else []
     return ran, rows
@@ -42,7 +42,7 @@ def test_a_the_business_line_is_never_a_customer(
         "(503) 555-0101,Outbound,2025-03-10T14:00:00Z,Answered\n"
         "(503) 555-0102,Inbound,2025-03-10T15:00:00Z,Answered\n"
     )
-    ran, rows = validate(path, "--set", f"from={OURS}")
+    ran, rows = validate(tmp_path, path, "--set", f"from={OURS}")
     assert ran.returncode == 1
     assert [r["valid"] for r in rows] == ["true", "false"]
     assert rows[1]["errors"] == (
@@ -83,7 +83,7 @@ def test_b_a_time_column_is_never_dropped(tmp_path: Path) -> None:
     # A date without a time is midnight only in an export with no time at all, and said so.
     dates_only = tmp_path / "days.csv"
     dates_only.write_text("Phone Number,Call Date\n(503) 555-0101,03/08/2025\n")
-    ran, _ = validate(dates_only, "--our-number", OURS, "--timezone", "UTC")
+    ran, _ = validate(tmp_path, dates_only, "--our-number", OURS, "--timezone", "UTC")
     assert ran.returncode == 0
     assert (
         "the dates have no time of day and the export no time column: calls at midnight"
@@ -94,21 +94,23 @@ def test_b_a_time_column_is_never_dropped(tmp_path: Path) -> None:
 def test_c_dates_without_a_zone_need_one_given(tmp_path: Path) -> None:
     path = tmp_path / "log.csv"
     path.write_text("to,from,date\n+15035550101,+15037081210,2025-03-10 09:15\n")
-    ran, _ = validate(path)
+    ran, _ = validate(tmp_path, path)
     assert ran.returncode == 2
     assert ran.stderr.strip() == (
         f"call-importer: {path} has dates without a time zone (row 1, column date:"
         " '2025-03-10 09:15' has no time zone): give the zone of the export's times with"
         " --timezone (e.g. --timezone America/New_York, or --timezone UTC if they are UTC)"
     )
-    ran, rows = validate(path, "--timezone", "UTC")
+    ran, rows = validate(tmp_path, path, "--timezone", "UTC")
     assert ran.returncode == 0 and rows[0]["valid"] == "true"
 
 
 def test_d_a_headerless_file_never_loses_its_first_row(tmp_path: Path) -> None:
     # A FreeSWITCH CDR re-saved by a spreadsheet: quotes gone, `2025/3/8 22:15` dates.
     path = FIXTURES / "freeswitch_resaved.csv"
-    ran, rows = validate(path, "--our-number", "+15035550100", "--timezone", "America/New_York")
+    ran, rows = validate(
+        tmp_path, path, "--our-number", "+15035550100", "--timezone", "America/New_York"
+    )
     assert ran.returncode == 0, ran.stderr
     assert ran.stderr.splitlines()[0] == "read as a FreeSWITCH mod_cdr_csv file (no header row)"
     assert [int(r["row"]) for r in rows] == list(range(1, 19))
@@ -127,7 +129,7 @@ def test_e_named_pbx_endpoints_are_extensions(tmp_path: Path) -> None:
         row.format(src="client1", dst="PJSIP/client2-00000003", n=1)
         + row.format(src="SIP/201-0000a", dst="5035550101", n=2)
     )
-    ran, rows = validate(path, "--our-number", OURS, "--timezone", "America/New_York")
+    ran, rows = validate(tmp_path, path, "--our-number", OURS, "--timezone", "America/New_York")
     assert ran.returncode == 0, ran.stderr
     assert rows[0] == {
         "row": "1",
@@ -138,7 +140,7 @@ def test_e_named_pbx_endpoints_are_extensions(tmp_path: Path) -> None:
 
 
 def test_f_a_leg_of_another_call_is_skipped(tmp_path: Path) -> None:
-    ran, rows = validate(FIXTURES / "twilio.csv", "--our-number", "+15035550100")
+    ran, rows = validate(tmp_path, FIXTURES / "twilio.csv", "--our-number", "+15035550100")
     assert ran.returncode == 1  # the in-progress row
     assert rows[2] == {
         "row": "3",
@@ -188,7 +190,7 @@ def test_detection_names_what_a_partial_fit_lacks(tmp_path: Path) -> None:
         "Sid,ParentCallSid,AccountSid,To,From,Status,Direction\n"
         "CA1,,AC1,+15035550101,+15037081210,completed,outbound-api\n"
     )
-    ran, _ = validate(path, "--timezone", "UTC")
+    ran, _ = validate(tmp_path, path, "--timezone", "UTC")
     assert ran.returncode == 2
     assert ran.stderr.strip() == (
         f"call-importer: {path}: looks like a Twilio call log (--preset twilio), which lacks a"
@@ -201,7 +203,12 @@ def test_a_dialpad_export_is_not_read_as_aircall_nor_its_disposition_as_a_status
     tmp_path: Path,
 ) -> None:
     ran, _ = validate(
-        FIXTURES / "dialpad.csv", "--our-number", "+15035550100", "--timezone", "America/New_York"
+        tmp_path,
+        FIXTURES / "dialpad.csv",
+        "--our-number",
+        "+15035550100",
+        "--timezone",
+        "America/New_York",
     )
     assert ran.stderr.splitlines()[0] == "read as a Dialpad stats export (preset dialpad)"
     inspect = cli(
