@@ -257,6 +257,7 @@ def validate(
     )  # fmt: skip
     out = out or Path(f"{input_csv.stem}.validation.csv")
     result = validate_file(input_csv, out, load, norm, notify=_say)
+    typer.echo(result.plan)
     typer.echo(validation_summary(result.tally, str(input_csv), str(out)))
     raise typer.Exit(result.exit_code)
 

@@ -271,7 +271,7 @@ def open_source(
         rows=detection.rows,
         headerless=detection.headerless,
     )
-    note = _untimed(detection.preset, columns.joins, options.column_map)
+    note = _untimed(detection.profile, columns, options.column_map)
     if note:
         detection = replace(detection, message=f"{detection.message}; {note}")
     if detection.message:
@@ -318,16 +318,17 @@ def missing_columns(source: Source) -> str:
     )
 
 
-def _untimed(
-    preset: Preset | None, joins: Mapping[str, tuple[str, ...]], overrides: Mapping[str, str]
-) -> str:
-    """A preset that makes its date from a date and a time column, on an export without the
-    time column: its dates are midnight, which is said once (with a time column, a row whose
-    time cell is empty is invalid instead: see `validate`)."""
-    if preset is None or "date" not in preset.joins or "date" in joins or "date" in overrides:
+def _untimed(profile: Profile, columns: ColumnMap, overrides: Mapping[str, str]) -> str:
+    """A known export that makes its date from a date and a time column, here without the
+    time column and with dates that have no time of day: its dates are midnight, which is said
+    once (with a time column, a row whose time cell is empty is invalid instead: see
+    `validate`). The plain profile says it in its plan."""
+    times = profile.columns.get("time", ())
+    if profile.generic or not times or "date" in columns.joins or "date" in overrides:
         return ""
-    missing = " or ".join(part.capitalize() for part in preset.joins["date"][1:])
-    return f"it has no {missing} column: every date without a time is taken as midnight"
+    if not columns.midnight:
+        return ""
+    return f"it has no {times[0]} column: every date without a time is taken as midnight"
 
 
 def _decode_sample(source: str, sample: bytes, encoding: str, *, whole: bool) -> str:

@@ -7,9 +7,9 @@ every need named in one message (never one per run).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Final, TypeVar
+from typing import Final
 
 import pandas as pd
 import pyarrow as pa
@@ -22,7 +22,6 @@ from importer.read.profile import Layout, Profile, Statuses
 from importer.read.vocabulary import DIRECTION_WORDS
 
 EXAMPLE_NUMBER: Final = "+15037081210"
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -74,17 +73,6 @@ def naive_sample(source: Source) -> tuple[int, str] | None:
         if why[0] in ("", "in the future"):
             return number, text
     return None
-
-
-def announced(chunks: Iterator[T], line: str, notify: Callable[[str], None]) -> Iterator[T]:
-    """`chunks`, with `line` (the plan's summary) said once the first one is read: a file that
-    turns out to have no rows says only that."""
-    first = True
-    for chunk in chunks:
-        if first:
-            notify(line)
-            first = False
-        yield chunk
 
 
 def needs(

@@ -23,7 +23,6 @@ from importer.config import NormaliseOptions
 from importer.read import arrow_text, normalise, parties, statuses
 from importer.read.legs import cross_row_legs
 from importer.read.load import RawChunk, Source, read_chunks
-from importer.read.own_line import own_line_reasons
 from importer.read.reading import naive_zone
 from importer.read.vocabulary import DIRECTION_WORDS
 from schemas.call import FIELDS, CallRow
@@ -193,16 +192,14 @@ def _normalise(
     }
     out = {name: _guarded(fn, column) for name, (fn, column) in steps.items()}
     out["date"] = _dates(raw, source, options, now)
-    direction, skipped, why = parties.after_phones(
-        sides, out["to"].values, out["from"].values, options
-    )
-    reasons = np.where(why != "", why, said.reasons.to_numpy(dtype=object))
+    decided = parties.after_phones(sides, out["to"].values, out["from"].values, options)
+    direction, skipped = decided.direction, decided.skipped
+    reasons = np.where(decided.reasons != "", decided.reasons, said.reasons.to_numpy(dtype=object))
     out["direction"] = normalise.Normalised(
         arrow_text.to_series(arrow_text.to_arrow(direction), raw.index),
         pd.Series(reasons, index=raw.index, dtype=object),
     )
-    to_why, from_why = own_line_reasons(direction, out["to"].values, out["from"].values, options)
-    for name, own in (("to", to_why), ("from", from_why)):
+    for name, own in (("to", decided.to_reasons), ("from", decided.from_reasons)):
         if (own != "").any():  # the number is not the customer's: that reason comes first
             kept = out[name].reasons.to_numpy(dtype=object)
             out[name] = normalise.Normalised(

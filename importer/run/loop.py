@@ -30,6 +30,7 @@ from importer.api.session import Stop
 from importer.api.settle import SettleCounts, Settler
 from importer.config import LoadOptions, NormaliseOptions, SendOptions
 from importer.read.load import PANDAS_LOCK, Source, open_source
+from importer.read.reading import summary
 from importer.read.validate import CheckedChunk, check_chunks
 from importer.run.recordings import RecordingCopier, Tally
 from importer.run.rows import RowResult, RowSender, Work
@@ -69,6 +70,7 @@ class RunResult:
     numbers_reused: int = 0
     journal_note: str = ""  # the journal took this location: said in the summary
     recordings: Tally | None = None  # what was copied, failed, linked (None: no recordings)
+    plan: str = ""  # the reading plan's one line
 
     @property
     def exit_code(self) -> int:
@@ -98,7 +100,8 @@ def import_file(
             raise
         now = now if now is not None else pd.Timestamp.now(tz="UTC")
         chunks = check_chunks(source, norm, now, load.chunk_size)
-        return asyncio.run(_import(source, chunks, results, send, notify, journal))
+        result = asyncio.run(_import(source, chunks, results, send, notify, journal))
+        return replace(result, plan=summary(source, norm))
 
 
 async def _import(

@@ -25,6 +25,8 @@ def run_summary(result: RunResult) -> str:
         f"{result.source.path}: {total} rows"
         + (" (dry run: nothing sent)" if result.dry_run else ""),
     ]
+    if result.plan:
+        lines.append(result.plan)
     for outcome in OUTCOMES:
         if counts[outcome]:
             lines.append(f"  {outcome:<10} {counts[outcome]:>8}  {share(counts[outcome], total)}")

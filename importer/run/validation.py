@@ -11,7 +11,7 @@ import pandas as pd
 
 from importer.config import LoadOptions, NormaliseOptions
 from importer.read.load import Source, open_source
-from importer.read.reading import announced, check_needs, summary
+from importer.read.reading import check_needs, summary
 from importer.read.validate import Tally, check_chunks
 from importer.state.results import VALIDATION_COLUMNS, CsvAppender, check_csv_output
 
@@ -21,6 +21,7 @@ class ValidationRun:
     source: Source
     out: Path
     tally: Tally
+    plan: str = ""  # the reading plan's one line
 
     @property
     def exit_code(self) -> int:
@@ -46,8 +47,7 @@ def validate_file(
     tally = Tally()
     writer = CsvAppender(out, VALIDATION_COLUMNS)
     try:
-        chunks = check_chunks(source, norm, now, load.chunk_size)
-        for chunk in announced(chunks, summary(source, norm), notify):
+        for chunk in check_chunks(source, norm, now, load.chunk_size):
             tally.add(chunk)
             skipped = (chunk.skipped != "").to_numpy()
             valid = np.where(skipped, "skipped", np.where(chunk.valid, "true", "false"))
@@ -66,4 +66,4 @@ def validate_file(
         writer.abandon()
         raise
     writer.close()
-    return ValidationRun(source, out, tally)
+    return ValidationRun(source, out, tally, summary(source, norm))

@@ -83,7 +83,7 @@ def test_every_row_of_a_vendor_export_is_read_as_documented(
     assert ran.code == (1 if invalid else 0), ran.stdout + ran.stderr
     said = [line for line in ran.stderr.splitlines() if line.startswith("read as")]
     assert said == ([CASES[name]] if CASES[name] else [])
-    assert any(line.startswith("plan: ") for line in ran.stderr.splitlines())
+    assert any(line.startswith("plan: ") for line in ran.stdout.splitlines())
     results = {int(r["row"]): r for r in ran.rows()}
     assert sorted(results) == [int(r["row"]) for r in rows]
     calls = {c["messageId"]: c for c in box.calls()}

@@ -78,7 +78,7 @@ def test_b_a_time_column_is_never_dropped(tmp_path: Path) -> None:
         "date: no time of day: the time column is empty, and a call is not put at midnight by"
         " guess (03/08/2025)"
     )
-    plan = [line for line in ran.stderr.splitlines() if line.startswith("plan: ")]
+    plan = [line for line in ran.stdout.splitlines() if line.startswith("plan: ")]
     assert plan and "Call Date + Call Time" in plan[0]
     # A date without a time is midnight only in an export with no time at all, and said so.
     dates_only = tmp_path / "days.csv"
@@ -87,7 +87,7 @@ def test_b_a_time_column_is_never_dropped(tmp_path: Path) -> None:
     assert ran.returncode == 0
     assert (
         "the dates have no time of day and the export no time column: calls at midnight"
-        in ran.stderr
+        in ran.stdout
     )
 
 
@@ -245,7 +245,7 @@ def test_run_with_provider_through_the_sandbox_uses_the_profile_plan(
         FIXTURES / "twilio.csv", tmp_path / "out.csv", box, "--dry-run", "--provider-id",
         PROVIDER,
     )  # fmt: skip
-    plan = [line for line in ran.stderr.splitlines() if line.startswith("plan: ")]
+    plan = [line for line in ran.stdout.splitlines() if line.startswith("plan: ")]
     assert plan == [
         "plan: twilio; date StartTime (else DateCreated); zone UTC (Twilio gives DateCreated"
         " and StartTime in GMT (RFC 2822, +0000)); direction Direction; customer: to/from by"
