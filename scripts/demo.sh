@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: start the sandbox on a port the system picks (seeded with the demo location's
-# contacts), import every file in sample_data/, write each results file's HTML report, stop the
-# sandbox.
+# contacts), show how two exports will be read (`inspect`: the plan and their first rows),
+# import every file in sample_data/, write each results file's HTML report, stop the sandbox.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -46,13 +46,23 @@ PY
 options() {  # what each sample needs beyond the defaults
   case "$1" in
     dialer_export) echo --timezone America/New_York ;;
-    dialer_call_log) echo --timezone America/New_York --set from=$OURS ;;
+    dialer_call_log) echo --timezone America/New_York --our-number $OURS ;;
     asterisk_master) echo --timezone America/Los_Angeles --our-number $OURS \
       --recordings copy --recordings-dir out/recordings ;;
     freeswitch_master) echo --timezone America/Los_Angeles --our-number $OURS ;;
+    with_errors) echo --timezone UTC ;;
     *) ;;
   esac
 }
+
+# How an export will be read, before anything is: the profile and its sources, which column
+# gives each field, dates, direction, the customer, what is skipped, the first rows.
+echo
+echo "== call-importer inspect sample_data/asterisk_master.csv"
+$CLI inspect sample_data/asterisk_master.csv --timezone America/Los_Angeles --our-number "$OURS" || true
+echo
+echo "== call-importer inspect sample_data/dialer_call_log.csv"
+$CLI inspect sample_data/dialer_call_log.csv --timezone America/New_York --our-number "$OURS" || true
 
 for csv in sample_data/*.csv; do
   name=$(basename "$csv" .csv)

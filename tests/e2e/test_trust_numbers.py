@@ -121,7 +121,10 @@ def test_a_remembered_conversation_that_no_longer_exists_is_looked_up_again_once
     data = tmp_path / "calls.csv"
     data.write_text(DIALER + "id-1,5035550101,2025-05-01 10:00,Answered\n")
     box = start(sandbox, tmp_path)
-    options = ("--location-id", LOCATION, "--set", f"from={OURS}", "--rate", "1000/1s")
+    options = (
+        "--location-id", LOCATION, "--set", f"from={OURS}", "--timezone", "UTC",
+        "--rate", "1000/1s",
+    )  # fmt: skip
     first = run_cli(data, tmp_path / "out.csv", box, *options)
     assert first.code == 0 and conversations_of(box) == {ANN_CONVERSATION: 1}
     # Deleted in HighLevel behind the tool's back; the journal still remembers it.
