@@ -73,6 +73,7 @@ AMBIGUOUS_STATUSES: Final[Mapping[str, str]] = {
     "dead-air": "answered with silence, or a failed line",
     "hung-up": "answered then hung up, or canceled before an answer",
     "hangup": "answered then hung up, or canceled before an answer",
+    "hang-up": "answered then hung up, or canceled before an answer",
     "dropped": "answered then cut, or failed",
     "abandoned": "canceled by the caller, or missed",
     "abandon": "canceled by the caller, or missed",
