@@ -82,22 +82,27 @@ def resolve(
     """`raw`: the status cells; `direction`: inbound, outbound or None per row; `missed`: the
     export said the call was missed; `aux`: the columns the profile's `when` rules read."""
     table = tables(profile, status_map)
-    words = arrow_text.to_objects(arrow_text.trim_to_null(arrow_text.to_arrow(raw)))
+    trimmed = arrow_text.trim_to_null(arrow_text.to_arrow(raw))
+    words = arrow_text.to_objects(trimmed)
     directions = np.where(pd.isna(direction), "", direction).astype(object)
-    combined = (
-        pd.Series(np.where(pd.isna(words), "\x1e", words), dtype=object) + "\x1f" + directions
-    )
-    codes, uniques = pd.factorize(combined)
-    targets = np.empty(len(uniques), dtype=object)
-    reasons = np.empty(len(uniques), dtype=object)
-    for i, pair in enumerate(uniques):
-        word, _, way = str(pair).partition("\x1f")
+    # Distinct (word, direction) pairs as one integer each: a chunk holds a handful.
+    word_codes, word_values = pd.factorize(arrow_text.to_series(trimmed, raw.index))
+    ways = ("", "inbound", "outbound")
+    way_codes = np.select([directions == "inbound", directions == "outbound"], [1, 2], 0)
+    codes, pairs = pd.factorize((word_codes.astype(np.int64) + 1) * len(ways) + way_codes)
+    targets = np.empty(len(pairs), dtype=object)
+    reasons = np.empty(len(pairs), dtype=object)
+    for i, pair in enumerate(pairs.tolist()):
+        word_at, way = divmod(int(pair), len(ways))
         targets[i], reasons[i] = (
-            (None, "") if word == "\x1e" else _target(word, way or None, table, profile)
+            (None, "")
+            if word_at == 0
+            else _target(str(word_values[word_at - 1]), ways[way] or None, table, profile)
         )
     target = targets[codes]
     reason = reasons[codes]
-    target, reason = _when(target, reason, _folded(raw), directions, aux, profile, table)
+    if profile.statuses.when:
+        target, reason = _when(target, reason, _folded(raw), directions, aux, profile, table)
     return _settle(target, reason, words, missed, seconds)
 
 
