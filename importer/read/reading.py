@@ -335,6 +335,11 @@ def describe(source: Source, options: NormaliseOptions) -> list[str]:
     lines.append(f"  profile: {profile.name} ({where})")
     for src in profile.sources:
         lines.append(f"  source: {src}")
+    layout = source.detection.layout
+    if layout is not None:
+        lines.append(
+            f"  layout: no header row, {len(layout.columns)} columns: {', '.join(layout.columns)}"
+        )
     lines.append("  columns:")
     lines += [f"    {line}" for line in fields_plan(source)]
     for part in (
