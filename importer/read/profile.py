@@ -14,6 +14,7 @@ Statuses are keyed as `config.status_key` folds them (`NO ANSWER` -> `no-answer`
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -149,14 +150,10 @@ def shipped() -> dict[str, Profile]:
     return out
 
 
-_SHIPPED: dict[str, Profile] | None = None
-
-
+@functools.cache
 def shipped_profiles() -> dict[str, Profile]:
-    global _SHIPPED
-    if _SHIPPED is None:
-        _SHIPPED = shipped()
-    return _SHIPPED
+    """The shipped profiles, read once a process."""
+    return shipped()
 
 
 def by_name(name: str) -> Profile:
