@@ -98,9 +98,9 @@ def test_every_row_of_a_vendor_export_is_read_as_documented(
         body = call["body"]
         inbound = want["direction"] == "inbound"
         assert call["endpoint"] == want["direction"], where
-        customer = body["call"]["from" if inbound else "to"]  # type: ignore[index]
-        ours = body["call"]["to" if inbound else "from"]  # type: ignore[index]
-        seen = (customer, body["date"], body["call"].get("status", ""))  # type: ignore[index,union-attr]
+        customer = body["call"]["from" if inbound else "to"]
+        ours = body["call"]["to" if inbound else "from"]
+        seen = (customer, body["date"], body["call"].get("status", ""))
         assert seen == (want["customer"], want["date"], want["status"]), where
         assert ours == OURS, where
         posted.append(got["message_id"])

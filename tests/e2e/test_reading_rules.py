@@ -233,8 +233,11 @@ def test_inspect_writes_a_profile_that_reads_the_file_back(tmp_path: Path) -> No
     assert again.stdout.splitlines()[0] == (
         f"{fixture}: read as justcall.csv's export (a JustCall call log) (profile {written})"
     )
-    table = lambda text: text[text.index("first 5 rows") :].split("profile written")[0]  # noqa: E731
-    assert table(again.stdout) == table(first.stdout)
+    assert _first_rows(again.stdout) == _first_rows(first.stdout)
+
+
+def _first_rows(text: str) -> str:
+    return text[text.index("first 5 rows") :].split("profile written")[0]
 
 
 def test_run_with_provider_through_the_sandbox_uses_the_profile_plan(
