@@ -57,12 +57,14 @@ class Advice:
 
     column: str = "map one with --map {field}=COLUMN or give one value with --set {field}=VALUE"
     provider: str = " (or give --provider-id)"
+    provider_option: str = "--provider-id"  # how a list of several needs names the provider
 
 
 RUN_ADVICE: Final = Advice()
 PLAN_ADVICE: Final = Advice(
     column="give one value in the plan's set column ({field}=VALUE)",
     provider=" (give it in the plan's provider_id column, or set GHL_CONVERSATION_PROVIDER_ID)",
+    provider_option="the plan's provider_id column",
 )
 
 

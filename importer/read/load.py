@@ -24,7 +24,7 @@ from typing import IO, Any, cast
 import numpy as np
 import pandas as pd
 
-from importer.config import LoadOptions
+from importer.config import RUN_ADVICE, Advice, LoadOptions
 from importer.errors import InputError, UsageError
 from importer.paths import check_input
 from importer.read import profile as profiles
@@ -60,6 +60,7 @@ class Source:
     missing: tuple[str, ...] = ()  # needed fields without a column (see `reading.needs`)
     midnight: bool = False  # the dates have no time of day and the export no time column
     fallbacks: dict[str, tuple[str, ...]] = field(default_factory=dict)  # read where empty
+    advice: Advice = RUN_ADVICE  # how the messages say to give what the file lacks
 
     @property
     def profile(self) -> Profile:
@@ -289,6 +290,7 @@ def open_source(
         columns.missing,
         columns.midnight,
         columns.fallbacks,
+        options.advice,
     )
 
 
@@ -305,16 +307,14 @@ def _chosen(options: LoadOptions) -> tuple[Profile | None, str]:
 
 
 def missing_columns(source: Source) -> str:
-    """The one line naming the fields without a column, or ''."""
+    """The one line naming the fields without a column, or '' (with the command's advice)."""
     if not source.missing:
         return ""
     first, *rest = source.missing
     also = f", nor for {' and '.join(repr(n) for n in rest)}" if rest else ""
-    sets = " or ".join(f"--set {n}=VALUE" for n in source.missing if n != "customer")
     return (
         f"no column for required field {first!r}{also}; headers found:"
-        f" {describe_headers(source.headers)}; map one with --map {first}=COLUMN"
-        + (f" or give one value with {sets}" if sets else "")
+        f" {describe_headers(source.headers)}; {source.advice.column.format(field=first)}"
     )
 
 

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from importer.config import NormaliseOptions
 from importer.errors import InputError
+from importer.read.columns import describe_headers
 from importer.read.dates import has_zone, to_utc
 from importer.read.load import Source, missing_columns
 from importer.read.profile import Layout, Profile, Statuses
@@ -130,12 +131,14 @@ def needs(
         "conversation_provider_id" in options.sets
     )
     if provider and not given:
+        advice = source.advice
+        field = "conversation_provider_id"
         found.append(
             Need(
-                "--provider-id",
+                advice.provider_option,
                 "the conversationProviderId of every call (or GHL_CONVERSATION_PROVIDER_ID)",
-                "has no conversation_provider_id column: give --provider-id (or"
-                " GHL_CONVERSATION_PROVIDER_ID), the conversationProviderId of every call",
+                f"no column for required field {field!r}{advice.provider}; headers found:"
+                f" {describe_headers(source.headers)}; {advice.column.format(field=field)}",
             )
         )
     if location and "conversation_id" not in source.mapping:
@@ -163,7 +166,7 @@ def check_needs(
         return
     if len(found) == 1:
         need = found[0]
-        if need.option == "columns":
+        if need.alone.startswith("no column"):
             raise InputError(f"{source.path}: {need.alone}")
         raise InputError(f"{source.path} {need.alone}")
     parts = [n.why if n.option == "columns" else f"{n.option} ({n.why})" for n in found]

@@ -73,8 +73,10 @@ def test_validate_needs_no_provider_id_and_run_names_it(tmp_path: Path) -> None:
     )
     assert sent.returncode == 2
     assert sent.stderr.strip() == (
-        f"call-importer: {path} has no conversation_provider_id column: give --provider-id (or"
-        " GHL_CONVERSATION_PROVIDER_ID), the conversationProviderId of every call"
+        f"call-importer: {path}: no column for required field 'conversation_provider_id' (or"
+        " give --provider-id); headers found: conversationId, To, From, Date; map one with --map"
+        " conversation_provider_id=COLUMN or give one value with --set"
+        " conversation_provider_id=VALUE"
     )
 
 
