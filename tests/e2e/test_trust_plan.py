@@ -67,8 +67,9 @@ def run_plan(
     preexec_fn: Callable[[], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     command = [*CLI, "run-plan", str(plan), "--base-url", box.url, "--no-progress"]
+    # The inputs' dates name no zone: say which (issue 20: never read as UTC by default).
     return subprocess.run(
-        [*command, "--rate", "50/1s", *options],
+        [*command, "--rate", "50/1s", "--timezone", "UTC", *options],
         env=env,
         capture_output=True,
         text=True,
