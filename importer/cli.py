@@ -10,6 +10,25 @@ from typing import Annotated, NoReturn
 import typer
 
 from importer import config
+from importer.cli_options import (
+    ChunkOpt,
+    CreateContactsOpt,
+    DayfirstOpt,
+    InputArg,
+    LocationOpt,
+    Pace,
+    ProgressOpt,
+    ProviderOpt,
+    Reading,
+    RecordingLimitOpt,
+    RecordingsConcurrencyOpt,
+    RecordingsDirOpt,
+    RecordingsOpt,
+    RegionOpt,
+    StatusMapOpt,
+    TimezoneOpt,
+    grouped,
+)
 from importer.errors import ImporterError, UsageError
 
 app = typer.Typer(
@@ -19,162 +38,11 @@ app = typer.Typer(
     help="Migrate historical call logs into HighLevel conversations.",
 )
 
-InputArg = Annotated[Path, typer.Argument(help="Call-history CSV export", show_default=False)]
-MapOpt = Annotated[
-    list[str] | None, typer.Option("--map", help="FIELD=COLUMN, repeatable; wins over aliases")
-]
-StatusMapOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--status-map",
-        help="SOURCE=STATUS, repeatable (e.g. ringing=no-answer; STATUS skip excludes the rows)",
-    ),
-]
-RegionOpt = Annotated[str, typer.Option(help="Region for numbers without a country code")]
-TimezoneOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="Time zone of dates written without one (needed unless the export's profile"
-        " documents it; --timezone UTC if they are UTC)"
-    ),
-]
-DayfirstOpt = Annotated[bool, typer.Option("--dayfirst", help="Read 03/04/2024 as 3 April")]
-DelimiterOpt = Annotated[str | None, typer.Option(help="Cell delimiter (sniffed if not given)")]
-EncodingOpt = Annotated[str | None, typer.Option(help="File encoding (sniffed if not given)")]
-ProviderOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="conversationProviderId for rows without one (= --set conversation_provider_id=)"
-    ),
-]
-ChunkOpt = Annotated[int, typer.Option(min=1, help="Rows read at a time")]
-PresetOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="A shipped export profile (twilio, ringcentral, ringcentral-log, justcall, dialpad,"
-        " five9, 3cx, readymode, asterisk, freeswitch, aircall, plain); detected when not given"
-    ),
-]
-ProfileOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--profile",
-        help="A profile file of your own (TOML; `inspect --write-profile` writes one to edit)",
-    ),
-]
-SetOpt = Annotated[
-    list[str] | None,
-    typer.Option("--set", help="FIELD=VALUE for every empty cell, repeatable (--set from=+1...)"),
-]
-DirectionOpt = Annotated[
-    str | None,
-    typer.Option(help="inbound or outbound, for rows whose file does not say (default outbound)"),
-]
-OurNumberOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--our-number",
-        help="The business's number, repeatable: tells direction, and stands in for a PBX's"
-        " extensions",
-    ),
-]
-LocationOpt = Annotated[
-    str | None,
-    typer.Option(help="Location ID, to find conversations from numbers (or GHL_LOCATION_ID)"),
-]
-CreateContactsOpt = Annotated[
-    bool,
-    typer.Option(
-        "--create-contacts",
-        help="Create a contact (upsert by phone) for a number that has none, instead of"
-        " leaving its rows unmatched",
-    ),
-]
-ConcurrencyOpt = Annotated[
-    int | None, typer.Option(min=1, help="Requests in flight (default: sized to --rate)")
-]
-RateOpt = Annotated[str, typer.Option(help="Requests per window, e.g. 100/10s")]
-AttemptsOpt = Annotated[int, typer.Option(min=1, help="Tries for retryable errors")]
-BaseUrlOpt = Annotated[str | None, typer.Option(help="API base URL")]
-TimeoutOpt = Annotated[float, typer.Option(min=0.1, help="Seconds per request")]
-ProgressOpt = Annotated[bool, typer.Option(help="Show the progress bar")]
-RecordingsOpt = Annotated[
-    str,
-    typer.Option(
-        help="link: post the export's recording URLs as they are (they die with the old"
-        " system); copy: copy each recording into the location's media library; none: leave"
-        " them out. Source credentials: RECORDINGS_BASIC_AUTH or RECORDINGS_BEARER_TOKEN"
-    ),
-]
-RecordingsDirOpt = Annotated[
-    Path | None,
-    typer.Option(
-        help="A PBX's recordings folder, for --recordings copy: each call's file is found by"
-        " the call's unique id (or by the file name of its recording URL)"
-    ),
-]
-RecordingsConcurrencyOpt = Annotated[
-    int, typer.Option(min=1, help="Recordings downloaded at once from the old system")
-]
-RecordingLimitOpt = Annotated[
-    float,
-    typer.Option(help="Largest recording uploaded, in MB (HighLevel's upload-file takes 25)"),
-]
-
-
-def _inputs(
-    env: config.Environment,
-    *,
-    map_: list[str] | None,
-    status_map: list[str] | None,
-    region: str,
-    timezone: str | None,
-    dayfirst: bool,
-    delimiter: str | None,
-    encoding: str | None,
-    provider_id: str | None,
-    chunk_size: int,
-    preset: str | None,
-    set_: list[str] | None,
-    direction: str | None,
-    our_number: list[str] | None,
-    can_resolve: bool,
-    profile: Path | None = None,
-    provider_required: bool = True,
-) -> tuple[config.LoadOptions, config.NormaliseOptions]:
-    region = config.check_region(region)
-    sets = config.resolve_sets(set_ or [], provider_id or env.provider_id)
-    load = config.LoadOptions(
-        delimiter=None if delimiter is None else config.check_delimiter(delimiter),
-        encoding=encoding,
-        chunk_size=chunk_size,
-        column_map=config.resolve_column_map(map_ or []),
-        preset=preset,
-        profile=profile,
-        given=frozenset(sets),
-    )
-    norm = config.NormaliseOptions(
-        region=region,
-        timezone=None if timezone is None else config.check_timezone(timezone),
-        dayfirst=dayfirst,
-        status_map=config.resolve_status_map(status_map or []),
-        sets=sets,
-        direction=config.resolve_direction(direction),
-        our_numbers=config.resolve_our_numbers(our_number or [], region),
-        can_resolve=can_resolve,
-        provider_required=provider_required,
-    )
-    return load, norm
-
 
 def _send_options(
     env: config.Environment,
+    pace: Pace,
     *,
-    base_url: str | None,
-    concurrency: int | None,
-    rate: str,
-    max_attempts: int,
-    timeout: float,
     progress: bool,
     location_id: str | None,
     create_contacts: bool = False,
@@ -184,7 +52,7 @@ def _send_options(
     settle: bool = True,
     recordings: config.RecordingOptions | None = None,
 ) -> config.SendOptions:
-    pace = config.parse_rate(rate)
+    rate = config.parse_rate(pace.rate)
     if env.token is None and not dry_run:
         raise UsageError(
             "no API token: set GHL_TOKEN in the environment or in a .env file "
@@ -192,7 +60,7 @@ def _send_options(
         )
     if env.token is not None:
         config.check_token(env.token)
-    url = base_url if base_url is not None else (env.base_url or config.DEFAULT_BASE_URL)
+    url = pace.base_url if pace.base_url is not None else (env.base_url or config.DEFAULT_BASE_URL)
     recordings = recordings or config.RecordingOptions()
     location = config.check_location(location_id or env.location_id or "")
     if recordings.copy and not location and not dry_run:
@@ -203,12 +71,12 @@ def _send_options(
     return config.SendOptions(
         base_url=config.check_base_url(url),
         token=env.token,
-        concurrency=concurrency or config.default_concurrency(pace),
-        rate=pace,
-        max_attempts=max_attempts,
+        concurrency=pace.concurrency or config.default_concurrency(rate),
+        rate=rate,
+        max_attempts=pace.max_attempts,
         retry_uncertain=retry_uncertain,
         dry_run=dry_run,
-        timeout_s=timeout,
+        timeout_s=pace.timeout,
         wait_daily=wait_daily,
         progress=progress,
         location_id=location,
@@ -223,25 +91,15 @@ def _say(line: str) -> None:
 
 
 @app.command()
+@grouped
 def validate(
     input_csv: InputArg,
     out: Annotated[
         Path | None, typer.Option(help="Validation CSV (default: INPUT.validation.csv here)")
     ] = None,
-    map_: MapOpt = None,
-    status_map: StatusMapOpt = None,
-    region: RegionOpt = "US",
-    timezone: TimezoneOpt = None,
-    dayfirst: DayfirstOpt = False,
-    delimiter: DelimiterOpt = None,
-    encoding: EncodingOpt = None,
+    *,
+    reading: Reading,
     provider_id: ProviderOpt = None,
-    chunk_size: ChunkOpt = config.DEFAULT_CHUNK_SIZE,
-    preset: PresetOpt = None,
-    profile: ProfileOpt = None,
-    set_: SetOpt = None,
-    direction: DirectionOpt = None,
-    our_number: OurNumberOpt = None,
 ) -> None:
     """Load, map, normalise and validate; nothing is sent (so no provider id is needed). Exit 0
     all valid, 1 some invalid, 2 the file cannot be read as it is (all it needs in one line)."""
@@ -249,12 +107,9 @@ def validate(
     from importer.run.validation import validate_file
 
     env = config.read_environment()
-    load, norm = _inputs(
-        env, map_=map_, status_map=status_map, region=region, timezone=timezone,
-        dayfirst=dayfirst, delimiter=delimiter, encoding=encoding, provider_id=provider_id,
-        chunk_size=chunk_size, preset=preset, set_=set_, direction=direction,
-        our_number=our_number, can_resolve=True, profile=profile, provider_required=False,
-    )  # fmt: skip
+    load, norm = reading.options(
+        env, provider_id=provider_id, can_resolve=True, provider_required=False
+    )
     out = out or Path(f"{input_csv.stem}.validation.csv")
     result = validate_file(input_csv, out, load, norm, notify=_say)
     typer.echo(result.plan)
@@ -263,28 +118,16 @@ def validate(
 
 
 @app.command()
+@grouped
 def run(
     input_csv: InputArg,
     results: Annotated[Path, typer.Option(help="Results CSV; its journal sits beside it")],
-    map_: MapOpt = None,
-    status_map: StatusMapOpt = None,
-    region: RegionOpt = "US",
-    timezone: TimezoneOpt = None,
-    dayfirst: DayfirstOpt = False,
-    delimiter: DelimiterOpt = None,
-    encoding: EncodingOpt = None,
+    *,
+    reading: Reading,
     provider_id: ProviderOpt = None,
-    chunk_size: ChunkOpt = config.DEFAULT_CHUNK_SIZE,
-    preset: PresetOpt = None,
-    profile: ProfileOpt = None,
-    set_: SetOpt = None,
-    direction: DirectionOpt = None,
-    our_number: OurNumberOpt = None,
     location_id: LocationOpt = None,
     create_contacts: CreateContactsOpt = False,
-    concurrency: ConcurrencyOpt = None,
-    rate: RateOpt = "100/10s",
-    max_attempts: AttemptsOpt = 5,
+    pace: Pace,
     retry_uncertain: Annotated[
         bool,
         typer.Option(
@@ -297,8 +140,6 @@ def run(
         bool,
         typer.Option("--no-settle", help="Do not read uncertain calls back; they stay uncertain"),
     ] = False,
-    base_url: BaseUrlOpt = None,
-    timeout: TimeoutOpt = 30.0,
     wait_daily: Annotated[
         bool, typer.Option("--wait-daily", help="Sleep through the daily cap instead of stopping")
     ] = False,
@@ -321,23 +162,20 @@ def run(
         recordings, recordings_dir, recordings_concurrency, recording_limit_mb
     )
     send = _send_options(
-        env, base_url=base_url, concurrency=concurrency, rate=rate, max_attempts=max_attempts,
-        timeout=timeout, progress=progress, location_id=location_id,
+        env, pace, progress=progress, location_id=location_id,
         create_contacts=create_contacts, retry_uncertain=retry_uncertain, dry_run=dry_run,
         wait_daily=wait_daily, settle=not no_settle, recordings=copying,
     )  # fmt: skip
-    load, norm = _inputs(
-        env, map_=map_, status_map=status_map, region=region, timezone=timezone,
-        dayfirst=dayfirst, delimiter=delimiter, encoding=encoding, provider_id=provider_id,
-        chunk_size=chunk_size, preset=preset, set_=set_, direction=direction,
-        our_number=our_number, can_resolve=bool(send.location_id) or dry_run, profile=profile,
-    )  # fmt: skip
+    load, norm = reading.options(
+        env, provider_id=provider_id, can_resolve=bool(send.location_id) or dry_run
+    )
     result = import_file(input_csv, results, load, norm, send, notify=_say)
     typer.echo(run_summary(result))
     raise typer.Exit(result.exit_code)
 
 
 @app.command()
+@grouped
 def resolve(
     input_csv: InputArg,
     out: Annotated[Path, typer.Option(help="One line per distinct customer number")],
@@ -348,27 +186,12 @@ def resolve(
             " request on a number found here (default: a journal beside --out)"
         ),
     ] = None,
-    map_: MapOpt = None,
-    status_map: StatusMapOpt = None,
-    region: RegionOpt = "US",
-    timezone: TimezoneOpt = None,
-    dayfirst: DayfirstOpt = False,
-    delimiter: DelimiterOpt = None,
-    encoding: EncodingOpt = None,
+    *,
+    reading: Reading,
     provider_id: ProviderOpt = None,
-    chunk_size: ChunkOpt = config.DEFAULT_CHUNK_SIZE,
-    preset: PresetOpt = None,
-    profile: ProfileOpt = None,
-    set_: SetOpt = None,
-    direction: DirectionOpt = None,
-    our_number: OurNumberOpt = None,
     location_id: LocationOpt = None,
     create_contacts: CreateContactsOpt = False,
-    concurrency: ConcurrencyOpt = None,
-    rate: RateOpt = "100/10s",
-    max_attempts: AttemptsOpt = 5,
-    base_url: BaseUrlOpt = None,
-    timeout: TimeoutOpt = 30.0,
+    pace: Pace,
     progress: ProgressOpt = True,
     recordings: RecordingsOpt = "link",
     recordings_dir: RecordingsDirOpt = None,
@@ -385,32 +208,24 @@ def resolve(
         recordings, recordings_dir, recordings_concurrency, config.UPLOAD_LIMIT_MB
     )
     send = _send_options(
-        env, base_url=base_url, concurrency=concurrency, rate=rate, max_attempts=max_attempts,
-        timeout=timeout, progress=progress, location_id=location_id,
+        env, pace, progress=progress, location_id=location_id,
         create_contacts=create_contacts, recordings=copying,
     )  # fmt: skip
     if not send.location_id:
         raise UsageError("resolve needs --location-id (or GHL_LOCATION_ID): where to look")
-    load, norm = _inputs(
-        env, map_=map_, status_map=status_map, region=region, timezone=timezone,
-        dayfirst=dayfirst, delimiter=delimiter, encoding=encoding, provider_id=provider_id,
-        chunk_size=chunk_size, preset=preset, set_=set_, direction=direction,
-        our_number=our_number, can_resolve=True, profile=profile,
-    )  # fmt: skip
+    load, norm = reading.options(env, provider_id=provider_id, can_resolve=True)
     result = resolve_file(input_csv, out, results, load, norm, send, notify=_say)
     typer.echo(preflight_summary(result))
     raise typer.Exit(result.exit_code)
 
 
 @app.command()
+@grouped
 def reconcile(
     results_csv: Annotated[Path, typer.Argument(help="A results CSV written by `run`")],
     location_id: LocationOpt = None,
-    concurrency: ConcurrencyOpt = None,
-    rate: RateOpt = "100/10s",
-    max_attempts: AttemptsOpt = 5,
-    base_url: BaseUrlOpt = None,
-    timeout: TimeoutOpt = 30.0,
+    *,
+    pace: Pace,
 ) -> None:
     """Read every uncertain call back from its conversation and rewrite the results: created
     (found) or pending (not there: the next run sends it). Sends no call."""
@@ -419,8 +234,7 @@ def reconcile(
 
     env = config.read_environment()
     send = _send_options(
-        env, base_url=base_url, concurrency=concurrency, rate=rate, max_attempts=max_attempts,
-        timeout=timeout, progress=False, location_id=location_id,
+        env, pace, progress=False, location_id=location_id,
     )  # fmt: skip
     result = reconcile_results(results_csv, send)
     typer.echo(reconcile_summary(result))
@@ -428,6 +242,7 @@ def reconcile(
 
 
 @app.command("run-plan")
+@grouped
 def run_plan(
     plan: Annotated[
         Path,
@@ -451,14 +266,11 @@ def run_plan(
     dayfirst: DayfirstOpt = False,
     chunk_size: ChunkOpt = config.DEFAULT_CHUNK_SIZE,
     create_contacts: CreateContactsOpt = False,
-    concurrency: ConcurrencyOpt = None,
-    rate: RateOpt = "100/10s",
-    max_attempts: AttemptsOpt = 5,
+    *,
+    pace: Pace,
     no_settle: Annotated[
         bool, typer.Option("--no-settle", help="Do not read uncertain calls back")
     ] = False,
-    base_url: BaseUrlOpt = None,
-    timeout: TimeoutOpt = 30.0,
     wait_daily: Annotated[
         bool, typer.Option("--wait-daily", help="Sleep through each daily cap instead of stopping")
     ] = False,
@@ -481,8 +293,7 @@ def run_plan(
     template = _send_options(
         # Each location's own token comes from its line; this one only checks the options.
         config.Environment(config.Secret("-"), env.base_url, env.provider_id),
-        base_url=base_url, concurrency=concurrency, rate=rate, max_attempts=max_attempts,
-        timeout=timeout, progress=progress, location_id=None, create_contacts=create_contacts,
+        pace, progress=progress, location_id=None, create_contacts=create_contacts,
         dry_run=dry_run, wait_daily=wait_daily, settle=not no_settle,
     )  # fmt: skip
     # A plan's locations all have their ID, which `copy` needs: checked per line, not here.
@@ -506,6 +317,7 @@ def run_plan(
 
 
 @app.command()
+@grouped
 def inspect(
     input_csv: InputArg,
     write_profile: Annotated[
@@ -516,19 +328,8 @@ def inspect(
         ),
     ] = None,
     rows: Annotated[int, typer.Option(min=1, help="Rows shown as they would be posted")] = 5,
-    map_: MapOpt = None,
-    status_map: StatusMapOpt = None,
-    region: RegionOpt = "US",
-    timezone: TimezoneOpt = None,
-    dayfirst: DayfirstOpt = False,
-    delimiter: DelimiterOpt = None,
-    encoding: EncodingOpt = None,
-    chunk_size: ChunkOpt = config.DEFAULT_CHUNK_SIZE,
-    preset: PresetOpt = None,
-    profile: ProfileOpt = None,
-    set_: SetOpt = None,
-    direction: DirectionOpt = None,
-    our_number: OurNumberOpt = None,
+    *,
+    reading: Reading,
 ) -> None:
     """Show how the file will be read: which column gives each field; how dates, direction and
     the customer are read; what is skipped and why; the zone assumed; and the first rows as
@@ -537,12 +338,7 @@ def inspect(
     from importer.run.inspect import inspect_file
 
     env = config.read_environment()
-    load, norm = _inputs(
-        env, map_=map_, status_map=status_map, region=region, timezone=timezone,
-        dayfirst=dayfirst, delimiter=delimiter, encoding=encoding, provider_id=None,
-        chunk_size=chunk_size, preset=preset, set_=set_, direction=direction,
-        our_number=our_number, can_resolve=True, profile=profile, provider_required=False,
-    )  # fmt: skip
+    load, norm = reading.options(env, provider_id=None, can_resolve=True, provider_required=False)
     result = inspect_file(input_csv, load, norm, rows=rows, write_profile=write_profile)
     typer.echo(result.text)
     raise typer.Exit(result.exit_code)
