@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -188,3 +189,17 @@ def make_calls(
         seed = seed[:1] + sorted(set(seed[1:]) | set(contacts.read_text().splitlines()[1:]))
     contacts.write_text("\n".join(seed) + "\n")
     return path
+
+
+def one_line(text: str) -> str:
+    """The one line a refusal prints: never a traceback, never a second line."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1, text
+    assert "Traceback" not in text
+    return lines[0]
+
+
+def rows_of(path: Path) -> list[dict[str, str]]:
+    """A results (or validation) CSV as the tool wrote it, one dict a row."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))

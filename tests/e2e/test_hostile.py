@@ -3,7 +3,6 @@ bytes unchanged, every row in the results, and nothing posted twice or for an in
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 import subprocess
@@ -14,7 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import CLI, TOKEN, Sandbox, cli_env, contacts_of, make_calls, run_cli
+from tests.e2e.conftest import (
+    CLI,
+    TOKEN,
+    Sandbox,
+    cli_env,
+    contacts_of,
+    make_calls,
+    one_line,
+    rows_of,
+    run_cli,
+)
 
 HEADER = "conversation_id,to,from,date,status,alt_id\n"
 
@@ -30,18 +39,6 @@ def cli(
         timeout=timeout,
         cwd=cwd,
     )
-
-
-def one_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, stderr
-    assert "Traceback" not in stderr
-    return lines[0]
-
-
-def rows_of(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 # 1. Two runs on one results file -------------------------------------------------------------

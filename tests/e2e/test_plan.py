@@ -3,7 +3,6 @@ them, each with its own token and budget; faults stay local; a re-run resumes ea
 
 from __future__ import annotations
 
-import csv
 import os
 import subprocess
 from collections import Counter
@@ -11,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.e2e.conftest import CLI, Sandbox, cli_env
+from tests.e2e.conftest import rows_of as rows
 
 LOCATIONS = 4
 CALLS = 25
@@ -62,11 +62,6 @@ def run_plan(
         text=True,
         timeout=300,
     )
-
-
-def rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def test_a_refused_token_and_a_daily_cap_stop_only_their_locations(

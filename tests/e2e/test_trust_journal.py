@@ -6,7 +6,6 @@ both, each in its own conversations."""
 
 from __future__ import annotations
 
-import csv
 import sqlite3
 import subprocess
 from collections import Counter
@@ -15,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import CLI, TOKEN, Sandbox, cli_env
+from tests.e2e.conftest import CLI, TOKEN, Sandbox, cli_env, one_line
+from tests.e2e.conftest import rows_of as rows
 
 TOKEN_B = "e2e-location-b-token-7d21e0"
 OURS = "+15037081210"
@@ -84,18 +84,6 @@ def resolve(
         "resolve", str(export), "--out", str(numbers), "--results", str(results),
         *location(loc, box), "--set", f"from={OURS}", "--no-progress", token=token,
     )  # fmt: skip
-
-
-def one_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, stderr
-    assert "Traceback" not in stderr
-    return lines[0]
-
-
-def rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 def files(*paths: Path) -> dict[Path, bytes | None]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import CLI, Sandbox, cli_env, run_cli
+from tests.e2e.conftest import CLI, Sandbox, cli_env, one_line, run_cli
 
 LOCATION = "loc-trust"
 OURS = "+15037081210"
@@ -48,13 +48,6 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     return subprocess.run(
         [*CLI, *args], env=env or cli_env(), capture_output=True, text=True, timeout=120
     )
-
-
-def one_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, stderr
-    assert "Traceback" not in stderr
-    return lines[0]
 
 
 def conversations_of(box: Sandbox) -> Counter[str]:

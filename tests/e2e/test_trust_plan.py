@@ -9,7 +9,6 @@ conversation or location."""
 
 from __future__ import annotations
 
-import csv
 import html
 import os
 import re
@@ -22,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from tests.e2e.conftest import CLI, Sandbox, cli_env
+from tests.e2e.conftest import CLI, Sandbox, cli_env, one_line, rows_of
 
 
 def write_locations(folder: Path, sizes: list[int]) -> tuple[Path, Path]:
@@ -78,13 +77,6 @@ def run_plan(
     )
 
 
-def one_line(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.strip()]
-    assert len(lines) == 1, text
-    assert "Traceback" not in text
-    return lines[0]
-
-
 def snapshot(folder: Path) -> dict[Path, bytes]:
     """Every file under `folder` but the sandbox's own record, with its bytes."""
     return {
@@ -98,11 +90,6 @@ def assert_unchanged(folder: Path, before: dict[Path, bytes]) -> None:
     """Every file that was there is there with the same bytes (new ones are the outputs)."""
     after = snapshot(folder)
     assert {p: after.get(p) for p in before} == before
-
-
-def rows_of(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 def assert_calls(box: Sandbox, sizes: dict[int, int]) -> None:
