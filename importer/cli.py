@@ -401,6 +401,20 @@ def sandbox(
         bool, typer.Option("--fail-reads", help="Answer 500 to every message list")
     ] = False,
     seed: Annotated[int | None, typer.Option(help="Random seed for faults")] = None,
+    messages: Annotated[
+        Path | None,
+        typer.Option(
+            help="Seed calls already in HighLevel (as if another tool posted them): CSV of"
+            " phone, date, direction, status, optional alt_id, recorded_at"
+        ),
+    ] = None,
+    export_dates: Annotated[
+        str,
+        typer.Option(
+            help="What the export's startDate/endDate filter on: posted (the call's dateAdded)"
+            " or recorded (when the message was recorded)"
+        ),
+    ] = "posted",
     max_upload_mb: Annotated[
         float, typer.Option(help="Largest file the media library takes (413 past it)")
     ] = config.UPLOAD_LIMIT_MB,
@@ -440,8 +454,16 @@ def sandbox(
             max_upload_bytes=int(max_upload_mb * 1024 * 1024),
             source_dir=source_dir,
             source_auth=config.read_secret(source_auth_env) if source_auth_env else None,
+            messages=messages,
+            export_dates=_export_dates(export_dates),
         )
     )
+
+
+def _export_dates(value: str) -> str:
+    if value not in ("posted", "recorded"):
+        raise UsageError(f"--export-dates must be posted or recorded, not {value[:40]!r}")
+    return value
 
 
 def main() -> None:

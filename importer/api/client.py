@@ -73,6 +73,11 @@ ENDPOINTS: Final = {
             "message list", "GET", "/conversations/{id}/messages", CONVERSATIONS_VERSION,
             "conversations/message.readonly", repeatable=True,
         ),
+        # Calls already in HighLevel, 500 a page (importer.api.index).
+        Endpoint(
+            "message export", "GET", "/conversations/messages/export", CONVERSATIONS_VERSION,
+            "conversations/message.readonly", repeatable=True,
+        ),
         # A lost answer may have stored the file: looked for by its name, not sent blindly.
         Endpoint(
             "media upload", "POST", "/medias/upload-file", API_VERSION,

@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl
 
 from importer.config import Secret
 from importer.errors import UsageError
-from importer.sandbox import checks, media
+from importer.sandbox import checks, export, media
 from importer.sandbox.store import Conversation, Store, new_id
 
 Scope = dict[str, Any]
@@ -41,6 +41,9 @@ CONVERSATIONS_VERSION = "2021-04-15"
 MEDIA_VERSION = "2021-07-28"  # /medias/* (spec)
 TYPE_CALL = 1  # the numeric `type` of a call message
 SANDBOX_CONVERSATIONS = "/sandbox/conversations/"  # DELETE .../{id}: gone behind our back
+# Test-only: DELETE .../{id} (deleted in the app), POST .../{id}/duplicate (posted twice).
+SANDBOX_MESSAGES = "/sandbox/messages/"
+EXPORT = "/conversations/messages/export"
 
 
 class DroppedAnswer(Exception):
@@ -68,6 +71,8 @@ class SandboxConfig:
     max_upload_bytes: int = 25 * 1024 * 1024  # the media library's limit (HighLevel: 25 MB)
     source_dir: Path | None = None  # the old system's recordings, served at /source/
     source_auth: Secret | None = None  # user:password that /source/ asks for
+    messages: Path | None = None  # calls already in HighLevel (export.SEED_COLUMNS)
+    export_dates: str = "posted"  # what the export's date filters apply to (export.py)
 
 
 @dataclass
@@ -171,6 +176,13 @@ class SandboxApp:
                 raise UsageError(
                     f"--contacts {config.contacts}: not a UTF-8 CSV file ({exc})"
                 ) from None
+        if config.messages is not None:
+            try:
+                export.seed_messages(
+                    self.store, config.messages, config.location_id, datetime.now(UTC).isoformat()
+                )
+            except (OSError, UnicodeDecodeError, csv.Error, ValueError) as exc:
+                raise UsageError(f"--messages {config.messages}: {exc}") from None
         self.media = media.Library(config.max_upload_bytes)
         self.source = (
             media.Source(
@@ -182,7 +194,6 @@ class SandboxApp:
         )
         self._random = random.Random(config.seed)
         self._record = config.record.open("a", encoding="utf-8") if config.record else None
-        self._seq = 0
         self._routes: dict[tuple[str, str], tuple[str, str, Callable[..., Awaitable[None]]]] = {
             ("POST", OUTBOUND): ("outbound call", CONTACTS_VERSION, self._outbound),
             ("POST", INBOUND): ("inbound call", CONVERSATIONS_VERSION, self._inbound),
@@ -198,6 +209,7 @@ class SandboxApp:
             ),
             ("POST", "/medias/upload-file"): ("media upload", MEDIA_VERSION, self._media_upload),
             ("GET", "/medias/files"): ("media list", MEDIA_VERSION, self._media_files),
+            ("GET", EXPORT): ("message export", CONVERSATIONS_VERSION, self._export),
         }  # fmt: skip
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -210,6 +222,8 @@ class SandboxApp:
             return await self._own(path, send)
         if method == "DELETE" and path.startswith(SANDBOX_CONVERSATIONS):
             return await self._delete_conversation(path.removeprefix(SANDBOX_CONVERSATIONS), send)
+        if method in ("DELETE", "POST") and path.startswith(SANDBOX_MESSAGES):
+            return await self._change_message(method, path.removeprefix(SANDBOX_MESSAGES), send)
         route = self._routes.get((method, path))
         if route is None and method == "GET" and _is_messages(path):
             route = ("message list", CONVERSATIONS_VERSION, self._messages)
@@ -276,6 +290,18 @@ class SandboxApp:
         if not self.store.delete_conversation(conversation_id):
             return await _json(send, 404, {"statusCode": 404, "message": "Conversation not found"})
         return await _json(send, 200, {"deleted": conversation_id})
+
+    async def _change_message(self, method: str, rest: str, send: Send) -> None:
+        """Test-only: a message deleted in HighLevel's app, or posted a second time, so that
+        `verify` can be shown to notice both."""
+        if method == "DELETE" and "/" not in rest:
+            if export.delete(self.store, rest):
+                return await _json(send, 200, {"deleted": rest})
+        elif method == "POST" and rest.endswith("/duplicate"):
+            copy = export.duplicate(self.store, rest.removesuffix("/duplicate"))
+            if copy is not None:
+                return await _json(send, 200, export.shown(copy))
+        return await _json(send, 404, {"statusCode": 404, "message": "Message not found"})
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -411,7 +437,7 @@ class SandboxApp:
         wanted = req.query.get("type", "")
         ordered = sorted(
             (m for m in conversation.messages if not wanted or m["messageType"] in wanted),
-            key=lambda m: (m["dateAdded"], m["_seq"]),
+            key=lambda m: (export.parse_time(str(m["dateAdded"])) or _EPOCH, m["_seq"]),
             reverse=True,
         )
         start = 0
@@ -420,14 +446,7 @@ class SandboxApp:
             ids = [m["id"] for m in ordered]
             start = ids.index(after) + 1 if after in ids else len(ordered)
         page = ordered[start : start + limit]
-        shown = [
-            {
-                k: v
-                for k, v in m.items()
-                if k != "_seq" and not (k == "altId" and self.config.messages_without_altid)
-            }
-            for m in page
-        ]
+        shown = [export.shown(m, self.config.messages_without_altid) for m in page]
         answer = {
             "messages": {
                 "lastMessageId": page[-1]["id"] if page else None,
@@ -436,6 +455,20 @@ class SandboxApp:
             }
         }
         await self._finish(send, 200, answer, headers)
+
+    async def _export(
+        self, req: _Request, account: Account, send: Send, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        location = self._query(req, export.EXPORT_QUERY, account)
+        problems = export.export_problems(req.query)
+        if problems:
+            raise _unprocessable(problems)
+        if self.config.fail_reads:
+            raise _Answer(500, {"statusCode": 500, "message": "Internal server error"})
+        page = export.export_page(self.store, location, req.query, self.config.export_dates)
+        if self.config.messages_without_altid:
+            page["messages"] = [export.shown(m, True) for m in page["messages"]]
+        await self._finish(send, 200, page, headers)
 
     # The media library, and the old system's recordings --------------------------------------
 
@@ -563,8 +596,7 @@ class SandboxApp:
         direction: str,
         received: str,
     ) -> None:
-        """The call as a message of its conversation, for `GET .../messages`."""
-        self._seq += 1
+        """The call as a message of its conversation, for `GET .../messages` and the export."""
         call = payload.get("call") or {}
         message: dict[str, Any] = {
             "id": message_id,
@@ -578,7 +610,8 @@ class SandboxApp:
             "status": "completed",
             "conversationProviderId": payload.get("conversationProviderId"),
             "meta": {"call": dict(call), "callStatus": call.get("status")},
-            "_seq": self._seq,
+            "_recorded": received,
+            "_seq": self.store.next_seq(),
         }
         if "altId" in payload:
             message["altId"] = payload["altId"]
@@ -602,6 +635,9 @@ class SandboxApp:
     ) -> None:
         self.state.answers[status] += 1
         await _json(send, status, body, headers)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _is_messages(path: str) -> bool:

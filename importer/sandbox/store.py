@@ -70,6 +70,42 @@ class Store:
     searches: Counter[str] = field(default_factory=Counter)  # contact searches by number
     created_contacts: int = 0
     created_conversations: Counter[str] = field(default_factory=Counter)  # by contact id
+    seq: int = 0  # messages in the order they were recorded: the export's cursor
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def add_message(
+        self,
+        conversation: Conversation,
+        *,
+        date: str,
+        direction: str,
+        status: str,
+        alt_id: str,
+        recorded: str,
+    ) -> dict[str, Any]:
+        """A call message already in HighLevel (seeded): as `GET .../messages` and the export
+        show a call, with `_recorded` (when HighLevel took it) and `_seq` kept out of sight."""
+        message: dict[str, Any] = {
+            "id": new_id(),
+            "type": 1,
+            "messageType": "TYPE_CALL",
+            "locationId": conversation.location_id,
+            "contactId": conversation.contact_id,
+            "conversationId": conversation.id,
+            "dateAdded": date,
+            "direction": direction,
+            "status": "completed",
+            "meta": {"callStatus": status or None, "callDuration": None},
+            "_recorded": recorded,
+            "_seq": self.next_seq(),
+        }
+        if alt_id:
+            message["altId"] = alt_id
+        conversation.messages.append(message)
+        return message
 
     def seed(self, path: Path, default_location: str) -> None:
         """`phone, name[, conversation_id][, contact_id][, location_id]`, with a header."""
