@@ -24,12 +24,12 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import lru_cache
 from itertools import pairwise
 from typing import Any, Final
 
 from importer.api.client import Verdict, request
+from importer.api.fit import fits as _fits
+from importer.api.fit import second as _second
 from importer.api.session import ApiSession
 from importer.state.journal import InDoubt, Journal
 from importer.state.results import AMBIGUOUS, SETTLED_ABSENT, SETTLED_FOUND, UNREADABLE
@@ -240,44 +240,3 @@ def _page(body: Any) -> tuple[list[dict[str, Any]], bool, str] | None:
         return None
     messages = [m for m in body["messages"] if isinstance(m, dict)]
     return messages, bool(body.get("nextPage")), str(body.get("lastMessageId") or "")
-
-
-@lru_cache(maxsize=4096)  # each message's date is compared with every call of its conversation
-def _second(stamp: str) -> str:
-    """An ISO 8601 time as UTC to the second, so `2025-03-10T10:00:00.000Z`,
-    `2025-03-10T10:00:00Z` and `2025-03-10T05:00:00-05:00` compare equal."""
-    try:
-        moment = datetime.fromisoformat(stamp)
-    except ValueError:
-        return stamp[:19]
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def _status(value: object) -> str:
-    """A status as the importer writes it (`no_answer`, `No Answer` -> `no-answer`)."""
-    text = "-".join(str(value).strip().lower().replace("_", " ").split())
-    return "canceled" if text == "cancelled" else text
-
-
-def _fits(message: dict[str, Any], call: _Call) -> bool:
-    """The message shows nothing that differs from the call: its altId where it has one (else
-    its date is required, the only thing left that tells calls apart), and its date to the
-    second, direction, numbers and status where it shows them."""
-    alt = message.get("altId")
-    added = message.get("dateAdded")
-    if alt and str(alt) != call.alt_id:
-        return False
-    if not alt and not (added and call.date):
-        return False
-    meta: dict[str, Any] = message["meta"] if isinstance(message.get("meta"), dict) else {}
-    shown: dict[str, Any] = meta["call"] if isinstance(meta.get("call"), dict) else {}
-    status = shown.get("status") or meta.get("callStatus") or ""
-    return (
-        (not added or not call.date or _second(str(added)) == call.date)
-        and str(message.get("direction") or "outbound") == call.direction
-        and str(shown.get("to") or call.to) == call.to
-        and str(shown.get("from") or call.from_) == call.from_
-        and (not status or not call.status or _status(status) == _status(call.status))
-    )

@@ -20,6 +20,7 @@ from typing import Any
 
 from importer.errors import UsageError
 from importer.paths import journal_path, lock_path
+from importer.state.exported import Exported
 from importer.state.payload import suffixed
 
 __all__ = ["CRASHED", "InDoubt", "Journal", "Number", "Owner", "Plan", "RunLock", "journal_path"]
@@ -254,6 +255,7 @@ class Journal:
             "UPDATE calls SET state='uncertain', error=? WHERE state='in_flight'", (CRASHED,)
         )
         self._pending: list[tuple[object, ...]] = []
+        self.exported = Exported(self._db)  # the index's pages (importer.api.index)
 
     def _claim(self, owner: Owner, name: Path) -> None:
         """Bind the journal to `owner` on first use; refuse (exit 2) a command for another
@@ -537,6 +539,11 @@ class Journal:
             else:
                 doubts.append(InDoubt(*doubt))
         return claimed, doubts
+
+    def created_messages(self) -> set[str]:
+        """The message IDs the journal's calls were created or settled with: never another's."""
+        rows = self._db.execute("SELECT message_id FROM calls WHERE state='created'")
+        return {str(row[0]) for row in rows if row[0]}
 
     # Numbers -------------------------------------------------------------------------------
 

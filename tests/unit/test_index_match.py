@@ -1,0 +1,119 @@
+"""Matching a file's calls to the messages already in HighLevel (`importer.api.index`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from importer.api.index import MARGIN, CallIndex, Want, earliest_start
+
+
+def message(
+    mid: str,
+    *,
+    alt: str = "",
+    date: str = "2025-01-01T10:00:00.000Z",
+    direction: str = "outbound",
+    status: str = "completed",
+    conversation: str = "cv1",
+    contact: str = "ct1",
+) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "id": mid,
+        "conversationId": conversation,
+        "contactId": contact,
+        "dateAdded": date,
+        "direction": direction,
+        "meta": {"callStatus": status, "callDuration": None},
+    }
+    if alt:
+        found["altId"] = alt
+    return found
+
+
+def want(alt: str = "CA1", **fields: str) -> Want:
+    base = {
+        "date": "2025-01-01T10:00:00",
+        "direction": "outbound",
+        "to": "+15035550001",
+        "from_": "+15037081210",
+        "status": "completed",
+        "conversation": "cv1",
+        "contact": "ct1",
+    }
+    base.update(fields)
+    return Want(alt, **base)
+
+
+def test_a_message_with_the_calls_altid_is_the_call_once() -> None:
+    index = CallIndex()
+    index.add([message("m1", alt="CA1")])
+    found = index.by_alt_id(want("CA1"))
+    assert found is not None and found.message_id == "m1" and not found.conflict
+    assert index.by_alt_id(want("CA1")) is None  # claimed: a second call with it is posted
+
+
+def test_the_journals_suffixed_altid_is_what_is_matched() -> None:
+    index = CallIndex()
+    index.add([message("m1", alt="CA1"), message("m2", alt="CA1~5d0ae0129561", status="busy")])
+    found = index.by_alt_id(want("CA1~5d0ae0129561", status="busy"))
+    assert found is not None and found.message_id == "m2"
+
+
+def test_an_altid_with_other_fields_is_a_conflict_never_claimed() -> None:
+    index = CallIndex()
+    index.add([message("m1", alt="CA1", status="busy")])
+    found = index.by_alt_id(want("CA1"))
+    assert found is not None and found.conflict and "status busy" in found.conflict
+    assert "m1" not in index.claimed
+
+
+def test_a_message_with_another_altid_is_never_matched_by_fields() -> None:
+    index = CallIndex()
+    index.add([message("m1", alt="other-tool-7")])
+    assert index.by_alt_id(want("CA1")) is None
+    assert index.by_fields(want("CA1")) is None
+
+
+def test_without_altid_the_second_direction_status_and_conversation_must_agree() -> None:
+    index = CallIndex()
+    index.add(
+        [
+            message("m1", date="2025-01-01T10:00:01.000Z"),
+            message("m2", direction="inbound"),
+            message("m3", status="no-answer"),
+            message("m4", conversation="cv2", contact="ct2"),
+            message("m5", date="2025-01-01T05:00:00.400-05:00"),
+        ]
+    )
+    found = index.by_fields(want())
+    assert found is not None and found.message_id == "m5"
+
+
+def test_two_calls_alike_need_two_messages() -> None:
+    index = CallIndex()
+    index.add([message("m1")])
+    assert index.by_fields(want("a")) is not None
+    assert index.by_fields(want("b")) is None
+    index.add([message("m2"), message("m1")])  # m1 again (a page read twice) adds nothing
+    assert index.by_fields(want("b")) is not None
+    assert index.by_fields(want("c")) is None
+
+
+def test_a_call_without_conversation_or_contact_is_not_matched_by_fields() -> None:
+    index = CallIndex()
+    index.add([message("m1")])
+    assert index.by_fields(want(conversation="", contact="")) is None
+
+
+def test_messages_the_journal_created_calls_with_are_never_matched() -> None:
+    index = CallIndex(claimed={"m1"})
+    index.add([message("m1", alt="CA1"), message("m2")])
+    assert index.by_alt_id(want("CA1")) is None
+    found = index.by_fields(want("x"))
+    assert found is not None and found.message_id == "m2"
+
+
+def test_the_window_starts_a_margin_before_the_earliest_call() -> None:
+    start = earliest_start(["2025-03-10T10:00:00.000Z", "2025-01-02T00:00:00.000Z", ""])
+    assert MARGIN.days == 1 and start == "2025-01-01T00:00:00.000Z"
+    assert earliest_start([]) == ""
