@@ -51,6 +51,8 @@ def _send_options(
     wait_daily: bool = False,
     settle: bool = True,
     recordings: config.RecordingOptions | None = None,
+    index: bool = True,
+    limit: int | None = None,
 ) -> config.SendOptions:
     rate = config.parse_rate(pace.rate)
     if env.token is None and not dry_run:
@@ -83,6 +85,8 @@ def _send_options(
         create_contacts=create_contacts,
         settle=settle,
         recordings=recordings,
+        index=index,
+        limit=limit,
     )
 
 
@@ -140,6 +144,22 @@ def run(
         bool,
         typer.Option("--no-settle", help="Do not read uncertain calls back; they stay uncertain"),
     ] = False,
+    no_index: Annotated[
+        bool,
+        typer.Option(
+            "--no-index",
+            help="Do not read the calls already in HighLevel first (one request per 500 calls):"
+            " only for a location known to hold none of the file's calls",
+        ),
+    ] = False,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="A trial: post the first N calls in file order, leave the rest pending (exit"
+            " 3); the same command without --limit goes on",
+        ),
+    ] = None,
     wait_daily: Annotated[
         bool, typer.Option("--wait-daily", help="Sleep through the daily cap instead of stopping")
     ] = False,
@@ -164,7 +184,8 @@ def run(
     send = _send_options(
         env, pace, progress=progress, location_id=location_id,
         create_contacts=create_contacts, retry_uncertain=retry_uncertain, dry_run=dry_run,
-        wait_daily=wait_daily, settle=not no_settle, recordings=copying,
+        wait_daily=wait_daily, settle=not no_settle, recordings=copying, index=not no_index,
+        limit=limit,
     )  # fmt: skip
     load, norm = reading.options(
         env, provider_id=provider_id, can_resolve=bool(send.location_id) or dry_run

@@ -147,6 +147,8 @@ class SendOptions:
     settle: bool = True  # read uncertain calls back before sending (--no-settle: not)
     token_name: str = "GHL_TOKEN"  # where the token came from, for the message when refused
     recordings: RecordingOptions = RecordingOptions()
+    index: bool = True  # read the calls already in HighLevel before sending (--no-index: not)
+    limit: int | None = None  # post at most this many calls, then stop (--limit: a trial)
 
 
 @dataclass(frozen=True)

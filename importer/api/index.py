@@ -200,6 +200,10 @@ class IndexReader:
         self.index = CallIndex(claimed=journal.created_messages())
         self.index.add(journal.exported.messages())
 
+    @property
+    def since(self) -> str:
+        return self._journal.exported.since()
+
     async def cover(self, start: str) -> str:
         """Make the index hold every call message from `start` on; '' when it does, else why
         it could not be read (the run must not post on a partial index)."""

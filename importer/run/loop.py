@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from importer.api.index import IndexReader
 from importer.api.media import MediaLibrary
 from importer.api.resolve import IdCheck, Resolver
 from importer.api.session import Stop
@@ -32,6 +33,7 @@ from importer.config import LoadOptions, NormaliseOptions, SendOptions
 from importer.read.load import PANDAS_LOCK, Source, open_source
 from importer.read.reading import summary
 from importer.read.validate import CheckedChunk, check_chunks
+from importer.run.indexing import index_chunk, limit_work
 from importer.run.recordings import RecordingCopier, Tally
 from importer.run.rows import RowResult, RowSender, Work
 from importer.run.start import (
@@ -166,6 +168,9 @@ async def import_chunks(
         else None
     )
     state = RowSender(send, journal, session, resolver, settler, bar, copier)
+    if send.index and send.location_id and not send.dry_run and session.client is not None:
+        state.index = IndexReader(session, journal, send.location_id, notify)
+    state.limit_left = send.limit
     counts = OutcomeCounts()
     writer = CsvAppender(results, RESULT_COLUMNS)
     try:
@@ -201,6 +206,8 @@ async def import_chunks(
             await session.client.aclose()
     writer.close()
     hint = "" if stop.reason is None else "re-run the same command to resume"
+    if stop.reason is not None and stop.reason.startswith("--limit"):
+        hint = "look at them in HighLevel, then run the same command without --limit to go on"
     return RunResult(
         source,
         results,
@@ -282,8 +289,12 @@ async def _process_chunk(chunk: CheckedChunk, state: RowSender) -> pd.DataFrame:
                     plan.contact_id,
                 )
                 state.done(plan.action)
+        work = await index_chunk(work, state, outcomes)
         work = await _check_ids(work, state, outcomes)
+        work = limit_work(work, state, outcomes)
         await _send_all(work, state, outcomes)
+        if state.limit_reached:
+            state.stop.set(state.limit_reached)
         if state.settler is not None:
             await _settle_chunk(work, state, outcomes)
         for pos, result in outcomes.items():

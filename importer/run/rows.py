@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from tqdm import tqdm
 
 from importer.api.client import Verdict, request
+from importer.api.index import ALREADY, IndexReader, Match, Want
 from importer.api.resolve import IdCheck, Resolver
 from importer.api.session import ApiSession, Result, Stop
 from importer.api.settle import SettleCounts, Settler
@@ -56,6 +57,9 @@ class RowSender:
     settled: SettleCounts = field(default_factory=SettleCounts)
     live: Counter[str] = field(default_factory=Counter)
     linked: Counter[str] = field(default_factory=Counter)  # --recordings link: host -> links
+    index: IndexReader | None = None  # the calls already in HighLevel (None: --no-index)
+    limit_left: int | None = None  # calls --limit still lets this run post
+    limit_reached: str = ""  # the stop --limit makes once the chunk's allowed calls are sent
 
     @property
     def stop(self) -> Stop:
@@ -89,6 +93,11 @@ class RowSender:
                         fp, RowResult("failed", http_status=found.http_status, error=found.error)
                     )
                 conversation, contact = found.conversation_id, found.contact_id
+            if self.index is not None and not gone:
+                want = Want.of(draft, work.plan.alt_id, conversation, contact)
+                there = self.index.index.by_fields(want)
+                if there is not None:
+                    return self.already(work, there)
             if attachments is None:  # after resolving: an unmatched row costs no upload
                 copied = await self._recordings(draft)
                 if copied.stopped:
@@ -170,6 +179,27 @@ class RowSender:
             not_processed=lambda answer: self.journal.finish(
                 fp, "pending", http_status=answer.http_status, error=answer.error
             ),
+        )
+
+    def already(self, work: Work, there: Match) -> RowResult:
+        """A call the index found in HighLevel: created with that message, never posted; or,
+        when a message holds its altId with other fields, failed and not posted."""
+        fp = work.draft.fingerprint
+        if there.conflict:
+            return self._finish(
+                fp, RowResult("failed", attempts=work.plan.attempts, error=there.conflict)
+            )
+        self.journal.found(
+            [(fp, there.message_id, there.conversation_id, there.contact_id, ALREADY)]
+        )
+        return RowResult(
+            "created",
+            there.message_id,
+            None,
+            work.plan.attempts,
+            ALREADY,
+            there.conversation_id,
+            there.contact_id,
         )
 
     def refused_ids(self, work: Work, checked: IdCheck) -> RowResult:

@@ -540,6 +540,23 @@ class Journal:
                 doubts.append(InDoubt(*doubt))
         return claimed, doubts
 
+    def found(self, calls: Sequence[tuple[str, str, str, str, str]]) -> None:
+        """Calls found already in HighLevel (fingerprint, message ID, conversation, contact,
+        note): created, never posted; committed at once."""
+        if not calls:
+            return
+        self.flush()
+        self._db.execute("BEGIN")
+        self._db.executemany(
+            "UPDATE calls SET state='created', message_id=?, conversation_id=?, contact_id=?,"
+            " error=? WHERE fingerprint=?",
+            [
+                (mid, conversation, contact, note, fp)
+                for fp, mid, conversation, contact, note in calls
+            ],
+        )
+        self._db.execute("COMMIT")
+
     def created_messages(self) -> set[str]:
         """The message IDs the journal's calls were created or settled with: never another's."""
         rows = self._db.execute("SELECT message_id FROM calls WHERE state='created'")
