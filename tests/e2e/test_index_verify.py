@@ -1,0 +1,155 @@
+"""Calls already in HighLevel are never posted again (the index read through the export), a
+trial import with `--limit`, and `verify` reading a finished import back."""
+
+from __future__ import annotations
+
+import csv
+import math
+import subprocess
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import (
+    CLI,
+    Sandbox,
+    cli_env,
+    contacts_of,
+    make_calls,
+    run_cli,
+    wait_until,
+)
+
+FAST = ("--rate", "2000/1s", "--location-id", "loc-sandbox")
+SANDBOX_FAST = ("--burst", "100000")
+
+
+def seed_present(path: Path, rows: range, *, with_altid: Callable[[int], bool]) -> Path:
+    """Messages already in HighLevel for the calls `rows` of a `make_calls` file, as another
+    tool would have posted them: with the file's altId where `with_altid(i)`, else none."""
+    lines = ["phone,date,direction,status,alt_id"]
+    for i in rows:
+        alt = f"ext-{i}" if with_altid(i) else ""
+        lines.append(
+            f"+1503555{i % 10000:04d},2025-01-{i % 28 + 1:02d}T10:00:00.000Z,outbound,completed,{alt}"
+        )
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def without_conversations(path: Path) -> Path:
+    """The same calls without the conversation column: each is looked up by its number."""
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    out = path.with_name(path.stem + ".no-conv.csv")
+    with out.open("w", newline="") as handle:
+        fields = [f for f in rows[0] if f != "conversation_id"]
+        writer = csv.DictWriter(handle, fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return out
+
+
+def posted_alt_ids(box: Sandbox) -> Counter[str]:
+    return Counter(str(c["body"].get("altId")) for c in box.calls())
+
+
+def exports(box: Sandbox) -> int:
+    return int(box.stats()["requests"].get("message export", 0))
+
+
+@pytest.mark.parametrize("dates", ["posted", "recorded"])
+def test_calls_already_there_half_with_altids_are_never_posted_again(
+    tmp_path: Path, sandbox: Callable[..., Sandbox], dates: str
+) -> None:
+    data = make_calls(tmp_path / "calls.csv", 700)
+    present = seed_present(tmp_path / "present.csv", range(400), with_altid=lambda i: i % 2 == 0)
+    box = sandbox("--messages", str(present), "--export-dates", dates, *SANDBOX_FAST, seed=data)
+    ran = run_cli(data, tmp_path / "new-results.csv", box, *FAST)
+    assert ran.code == 0, ran.stderr
+    assert posted_alt_ids(box) == Counter({f"ext-{i}": 1 for i in range(400, 700)})
+    rows = ran.rows()
+    assert all(r["outcome"] == "created" for r in rows)
+    assert [r["error"] for r in rows[:400]] == ["already in HighLevel"] * 400
+    assert exports(box) <= math.ceil(400 / 500)
+
+
+@pytest.mark.parametrize("dates", ["posted", "recorded"])
+def test_calls_already_there_without_altids_are_found_by_their_conversation(
+    tmp_path: Path, sandbox: Callable[..., Sandbox], dates: str
+) -> None:
+    data = without_conversations(make_calls(tmp_path / "calls.csv", 700))
+    present = seed_present(tmp_path / "present.csv", range(400), with_altid=lambda i: i % 2 == 0)
+    box = sandbox(
+        "--contacts", str(contacts_of(tmp_path / "calls.csv")), "--messages", str(present),
+        "--messages-without-altid", "--export-dates", dates, *SANDBOX_FAST,
+    )  # fmt: skip
+    ran = run_cli(data, tmp_path / "new-results.csv", box, *FAST)
+    assert ran.code == 0, ran.stderr
+    assert posted_alt_ids(box) == Counter({f"ext-{i}": 1 for i in range(400, 700)})
+    found = [r for r in ran.rows() if r["error"] == "already in HighLevel"]
+    assert len(found) == 400 and all(r["conversation_id"] for r in found)
+    assert exports(box) <= math.ceil(400 / 500)
+
+
+def test_kill_9_during_the_index_read_then_a_rerun_posts_nothing_there_and_the_rest_once(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    data = make_calls(tmp_path / "calls.csv", 1300)
+    present = seed_present(tmp_path / "present.csv", range(1200), with_altid=lambda i: i % 2 == 0)
+    box = sandbox(
+        "--messages", str(present), "--latency-ms", "300", "--seed", "7", *SANDBOX_FAST,
+        seed=data,
+    )  # fmt: skip
+    results = tmp_path / "out.csv"
+    command = [*CLI, "run", str(data), "--results", str(results), "--base-url", box.url]
+    proc = subprocess.Popen(
+        [*command, "--no-progress", *FAST],
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: exports(box) >= 1, "the first export request", proc=proc)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert box.calls() == [], "a call was posted before the index was read"
+    first = exports(box)
+    ran = run_cli(data, results, box, *FAST)
+    assert ran.code == 0, ran.stderr
+    assert posted_alt_ids(box) == Counter({f"ext-{i}": 1 for i in range(1200, 1300)})
+    # Pages kept before the kill are not read again; the one whose answer the kill lost is.
+    assert exports(box) <= math.ceil(1200 / 500) + first
+
+
+def test_a_trial_of_10_calls_then_the_rest_posts_each_once(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    data = make_calls(tmp_path / "calls.csv", 30)
+    box = sandbox(*SANDBOX_FAST, seed=data)
+    results = tmp_path / "out.csv"
+    trial = run_cli(data, results, box, *FAST, "--limit", "10")
+    assert trial.code == 3, trial.stderr
+    assert "without --limit" in trial.stdout + trial.stderr
+    assert [r["outcome"] for r in trial.rows()] == ["created"] * 10 + ["pending"] * 20
+    assert posted_alt_ids(box) == Counter({f"ext-{i}": 1 for i in range(10)})
+    rest = run_cli(data, results, box, *FAST)
+    assert rest.code == 0, rest.stderr
+    assert posted_alt_ids(box) == Counter({f"ext-{i}": 1 for i in range(30)})
+    assert [r["outcome"] for r in rest.rows()] == ["created"] * 30
+
+
+def test_no_index_reads_nothing_first(tmp_path: Path, sandbox: Callable[..., Sandbox]) -> None:
+    data = make_calls(tmp_path / "calls.csv", 5)
+    box = sandbox(seed=data)
+    ran = run_cli(data, tmp_path / "out.csv", box, *FAST, "--no-index")
+    assert ran.code == 0, ran.stderr
+    assert exports(box) == 0 and len(box.calls()) == 5
+
+
+def sandbox_message(box: Sandbox, method: str, path: str) -> None:
+    httpx.request(method, f"{box.url}/sandbox/messages/{path}").raise_for_status()
