@@ -262,6 +262,33 @@ def reconcile(
     raise typer.Exit(result.exit_code)
 
 
+@app.command()
+def verify(
+    results_csv: Annotated[Path, typer.Argument(help="A results CSV written by `run`")],
+    out: Annotated[
+        Path | None, typer.Option(help="One line per created row (default: RESULTS.verify.csv)")
+    ] = None,
+    location_id: LocationOpt = None,
+    rate: RateOpt = "100/10s",
+    max_attempts: AttemptsOpt = 5,
+    base_url: BaseUrlOpt = None,
+    timeout: TimeoutOpt = 30.0,
+) -> None:
+    """Read the location's calls back and check every created row: found once, missing,
+    found more than once, or with other fields. Posts nothing. Exit 0 only when every created
+    call is found exactly once."""
+    from importer.run.verify import verify_results, verify_text
+
+    env = config.read_environment()
+    send = _send_options(
+        env, base_url=base_url, concurrency=None, rate=rate, max_attempts=max_attempts,
+        timeout=timeout, progress=False, location_id=location_id,
+    )  # fmt: skip
+    result = verify_results(results_csv, send, out, notify=_say)
+    typer.echo(verify_text(result))
+    raise typer.Exit(result.exit_code)
+
+
 @app.command("run-plan")
 @grouped
 def run_plan(

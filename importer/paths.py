@@ -44,6 +44,11 @@ def report_path(results: Path) -> Path:
     return results.with_suffix(".html")
 
 
+def verify_path(results: Path) -> Path:
+    """What `verify` found for each created row, beside the results (`out.verify.csv`)."""
+    return results.with_suffix(".verify.csv")
+
+
 @dataclass(frozen=True)
 class Named:
     """A file a command touches, and how the user named it (for the one line of a clash):

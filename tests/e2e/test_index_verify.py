@@ -153,3 +153,74 @@ def test_no_index_reads_nothing_first(tmp_path: Path, sandbox: Callable[..., San
 
 def sandbox_message(box: Sandbox, method: str, path: str) -> None:
     httpx.request(method, f"{box.url}/sandbox/messages/{path}").raise_for_status()
+
+
+def verify_cli(results: Path, box: Sandbox, *options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, "verify", str(results), "--base-url", box.url, *options],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def verify_lines(results: Path) -> dict[int, dict[str, str]]:
+    with results.with_suffix(".verify.csv").open(newline="") as handle:
+        return {int(r["row"]): r for r in csv.DictReader(handle)}
+
+
+def test_verify_names_exactly_the_deleted_and_the_duplicated_calls(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    data = make_calls(tmp_path / "calls.csv", 500)
+    box = sandbox(*SANDBOX_FAST, seed=data)
+    results = tmp_path / "out.csv"
+    ran = run_cli(data, results, box, *FAST)
+    assert ran.code == 0, ran.stderr
+    ids = {int(r["row"]): r["message_id"] for r in ran.rows()}
+    deleted, doubled = (7, 123, 480), (50, 301)
+    for row in deleted:
+        sandbox_message(box, "DELETE", ids[row])
+    for row in doubled:
+        sandbox_message(box, "POST", f"{ids[row]}/duplicate")
+    before = box.stats()["daily_used"]
+    checked = verify_cli(results, box, "--location-id", "loc-sandbox")
+    assert checked.returncode == 1, checked.stderr
+    assert box.stats()["accepted"] == 500, "verify posted something"
+    lines = verify_lines(results)
+    assert len(lines) == 500
+    wrong = {row: line["verdict"] for row, line in lines.items() if line["verdict"] != "found"}
+    assert wrong == {7: "missing", 123: "missing", 480: "missing", 50: "twice", 301: "twice"}
+    for row in (*deleted, *doubled):
+        assert f"row {row}:" in checked.stdout
+    assert box.stats()["daily_used"] - before <= math.ceil(500 / 500) + 3
+
+
+def test_verify_of_a_clean_import_exits_0_in_few_requests(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    data = make_calls(tmp_path / "calls.csv", 1100)
+    box = sandbox(*SANDBOX_FAST, "--export-dates", "recorded", seed=data)
+    results = tmp_path / "out.csv"
+    assert run_cli(data, results, box, *FAST).code == 0
+    before = box.stats()["daily_used"]
+    # No --location-id: the journal beside the results says where the calls went.
+    checked = verify_cli(results, box)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "1100" in checked.stdout
+    assert {line["verdict"] for line in verify_lines(results).values()} == {"found"}
+    assert box.stats()["daily_used"] - before <= math.ceil(1100 / 500) + 3
+
+
+def test_verify_never_writes_over_its_input(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    data = make_calls(tmp_path / "calls.csv", 3)
+    box = sandbox(seed=data)
+    results = tmp_path / "out.csv"
+    assert run_cli(data, results, box, *FAST).code == 0
+    before = results.read_bytes()
+    checked = verify_cli(results, box, "--out", str(results))
+    assert checked.returncode == 2 and "would be overwritten" in checked.stderr
+    assert results.read_bytes() == before and box.stats()["requests"].get("message export") == 1
