@@ -262,3 +262,33 @@ def _page(body: Any) -> tuple[list[dict[str, Any]], str] | None:
         return None
     messages = [m for m in body["messages"] if isinstance(m, dict)]
     return messages, str(body.get("nextCursor") or "")
+
+
+@dataclass
+class Reads:
+    reads: int = 0
+
+
+async def read_export(
+    session: ApiSession, location: str, start: str, done: Reads
+) -> list[dict[str, Any]] | None:
+    """Every call message of the location from `start` on, not kept anywhere (settling,
+    `verify`); None when a page cannot be read. `done.reads` counts the requests."""
+    messages: list[dict[str, Any]] = []
+    cursor = ""
+    while True:
+        params = {"locationId": location, "limit": str(PAGE), "channel": "Call"}
+        params |= {"sortBy": "createdAt", "sortOrder": "asc"}
+        if start:
+            params["startDate"] = start
+        if cursor:
+            params["cursor"] = cursor
+        result = await session.call(request("message export", params=params))
+        done.reads += 1
+        page = _page(result.answer.body if result.answer else None)
+        if result.verdict is not Verdict.CREATED or page is None:
+            return None
+        messages.extend(page[0])
+        cursor = page[1]
+        if not cursor or not page[0]:
+            return messages

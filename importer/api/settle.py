@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -30,6 +31,8 @@ from typing import Any, Final
 from importer.api.client import Verdict, request
 from importer.api.fit import fits as _fits
 from importer.api.fit import second as _second
+from importer.api.index import PAGE as EXPORT_PAGE
+from importer.api.index import Reads, earliest_start, read_export
 from importer.api.session import ApiSession
 from importer.state.journal import InDoubt, Journal
 from importer.state.results import AMBIGUOUS, SETTLED_ABSENT, SETTLED_FOUND, UNREADABLE
@@ -95,9 +98,12 @@ class _Call:
 
 
 class Settler:
-    def __init__(self, session: ApiSession, journal: Journal) -> None:
+    def __init__(self, session: ApiSession, journal: Journal, location: str = "") -> None:
+        """`location`: where the location's export may be read instead of each conversation
+        (when it costs fewer requests, see `_export_cheaper`); '' never reads it."""
         self._session = session
         self._journal = journal
+        self._location = location
 
     async def settle(self, doubts: Iterable[InDoubt]) -> tuple[dict[str, Settled], SettleCounts]:
         """Settle `doubts`, conversation by conversation; the journal records each call as soon
@@ -121,6 +127,13 @@ class Settler:
             wait = youngest + GRACE_S - time.time()
             if wait > 0 and not await self._session.stop.race(asyncio.sleep(wait)):
                 by_conversation = {}
+        if self._export_cheaper(by_conversation):
+            found, reads = await self._by_export(by_conversation)
+            if found is not None:
+                self._record(found)
+                settled.update(found)
+                by_conversation = {}
+            counts.reads += reads
         gate = asyncio.Semaphore(PARALLEL_READS)
 
         async def one(conversation: str, calls: list[_Call]) -> None:
@@ -134,6 +147,48 @@ class Settler:
         for result in settled.values():
             counts.outcomes[result.outcome] += 1
         return settled, counts
+
+    def _export_cheaper(self, by_conversation: dict[str, list[_Call]]) -> bool:
+        """Whether reading the location's export (500 messages a page) costs fewer requests
+        than one read (at least) per conversation. The messages it would read are bounded by
+        the calls this journal sent and the messages its index kept: an overestimate, so
+        the export is chosen only where it surely wins."""
+        if not self._location or len(by_conversation) < 2:
+            return False
+        bound = self._journal.sent_count() + self._journal.exported.count()
+        return math.ceil(max(bound, 1) / EXPORT_PAGE) < len(by_conversation)
+
+    async def _by_export(
+        self, by_conversation: dict[str, list[_Call]]
+    ) -> tuple[dict[str, Settled] | None, int]:
+        """The uncertain calls settled from one read of the location's export, from the
+        earliest call's date less the index's margin to the present (right whichever date
+        the export's filters apply to: see `importer.api.index`); None when it cannot be read
+        (then each conversation is read instead)."""
+        calls = [c for group in by_conversation.values() for c in group]
+        dates = [c.doubt.body and json.loads(c.doubt.body).get("date", "") for c in calls]
+        start = earliest_start(str(d) for d in dates if d)
+        done = Reads()
+        messages = await read_export(self._session, self._location, start, done)
+        if messages is None:
+            return None, done.reads
+        mine = {c.fingerprint for c in calls}
+        claimed = self._journal.created_messages()
+        everyone: dict[str, list[_Call]] = {}
+        for conversation, group in by_conversation.items():
+            _, in_doubt = self._journal.in_conversation(conversation)
+            others = [_Call.of(d) for d in in_doubt if d.fingerprint not in mine and d.body]
+            everyone[conversation] = [*group, *others]
+        fits: dict[str, list[_Call]] = {}
+        for message in messages:
+            message_id = str(message.get("id") or "")
+            place = everyone.get(str(message.get("conversationId") or ""))
+            if not message_id or message_id in claimed or message_id in fits or not place:
+                continue
+            fitting = [c for c in place if _fits(message, c)]
+            if any(c.fingerprint in mine for c in fitting):
+                fits[message_id] = fitting
+        return {c.fingerprint: _decide(c, fits) for c in calls}, done.reads
 
     def _record(self, found: dict[str, Settled]) -> None:
         for fingerprint, result in found.items():

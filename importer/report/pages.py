@@ -94,6 +94,7 @@ def render_report(summary: ResultsSummary) -> str:
         settled=summary.settled if any(summary.settled.values()) else None,
         unmatched=summary.unmatched.most_common(MAX_UNMATCHED),
         recordings=_recordings(summary),
+        verification=summary.verification,
         unmatched_total=len(summary.unmatched),
         days=_bars(sorted(summary.per_day.items())[-60:]),
         reasons=_bars(summary.reasons.most_common(15)),

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from importer.errors import InputError
+from importer.paths import verify_path
 from importer.state.recordings import RecordingLine, read_recordings, recordings_path
 from importer.state.results import (
     NEEDS_ATTENTION,
@@ -22,6 +23,7 @@ from importer.state.results import (
     SETTLED_FOUND,
     UNREADABLE,
 )
+from importer.state.verified import Verification, read_verification
 from schemas.call import FIELDS
 
 if TYPE_CHECKING:  # pandera is not needed to summarise a results file
@@ -85,6 +87,7 @@ class ResultsSummary:
     unmatched: Counter[str] = field(default_factory=Counter)  # customer number -> rows
     settled: Counter[str] = field(default_factory=Counter)  # found, sent again, unreadable
     recordings: list[RecordingLine] = field(default_factory=list)  # RESULTS.recordings.csv
+    verification: Verification | None = None  # RESULTS.verify.csv, when `verify` ran
 
     @property
     def total(self) -> int:
@@ -138,6 +141,7 @@ def read_results_summary(path: Path) -> ResultsSummary:
     except (ValueError, pd.errors.ParserError) as exc:
         raise InputError(f"{path}: not a results file written by `run` ({exc})") from None
     summary.recordings = read_recordings(recordings_path(path))
+    summary.verification = read_verification(verify_path(path))
     return summary
 
 

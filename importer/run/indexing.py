@@ -22,7 +22,6 @@ async def index_chunk(
     if reader is None or not work or state.stop.is_set():
         return work
     start = earliest_start(str(item.draft.body.get("date", "")) for item in work)
-    reads = reader.reads
     why = await reader.cover(start)
     if why:
         state.stop.set(
@@ -30,11 +29,6 @@ async def index_chunk(
             " re-run, or give --no-index if the location holds none of these calls"
         )
         return work
-    if reader.reads > reads:
-        state.session.notify(
-            f"calls already in HighLevel: {len(reader.index)} call messages kept from"
-            f" {reader.since} on ({reader.reads} export requests so far)"
-        )
     left: list[Work] = []
     for item in work:
         want = Want.of(item.draft, item.plan.alt_id)

@@ -73,6 +73,8 @@ class RunResult:
     journal_note: str = ""  # the journal took this location: said in the summary
     recordings: Tally | None = None  # what was copied, failed, linked (None: no recordings)
     plan: str = ""  # the reading plan's one line
+    already: int = 0  # calls found in HighLevel by the index, never posted
+    index_messages: int = 0  # call messages the index holds (-1: --no-index or no location)
 
     @property
     def exit_code(self) -> int:
@@ -161,7 +163,11 @@ async def import_chunks(
         if send.location_id
         else None
     )
-    settler = None if send.dry_run or not send.settle else Settler(session, journal)
+    settler = (
+        None
+        if send.dry_run or not send.settle
+        else Settler(session, journal, send.location_id if send.index else "")
+    )
     copier = (
         RecordingCopier(send.recordings, MediaLibrary(session, send.location_id), journal)
         if send.recordings.copy and not send.dry_run
@@ -223,6 +229,8 @@ async def import_chunks(
         resolver.reused if resolver else 0,
         journal.note,
         tally,
+        already=state.found_there,
+        index_messages=len(state.index.index) if state.index is not None else -1,
     )
 
 

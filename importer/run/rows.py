@@ -60,6 +60,7 @@ class RowSender:
     index: IndexReader | None = None  # the calls already in HighLevel (None: --no-index)
     limit_left: int | None = None  # calls --limit still lets this run post
     limit_reached: str = ""  # the stop --limit makes once the chunk's allowed calls are sent
+    found_there: int = 0  # calls the index found already in HighLevel (never posted)
 
     @property
     def stop(self) -> Stop:
@@ -192,6 +193,7 @@ class RowSender:
         self.journal.found(
             [(fp, there.message_id, there.conversation_id, there.contact_id, ALREADY)]
         )
+        self.found_there += 1
         return RowResult(
             "created",
             there.message_id,

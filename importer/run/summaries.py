@@ -50,6 +50,11 @@ def run_summary(result: RunResult) -> str:
             else ""
         )
         lines.append(f"  lookups: {parts or 'none'}{reused}")
+    if result.index_messages >= 0:
+        lines.append(
+            f"  already in HighLevel: {result.already} calls, not posted again (the index holds"
+            f" {result.index_messages} of the location's call messages)"
+        )
     if result.journal_note:
         lines.append(result.journal_note)
     summary = read_results_summary(result.results)

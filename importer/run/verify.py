@@ -22,10 +22,9 @@ from typing import Any, Final
 
 import pandas as pd
 
-from importer.api.client import Verdict, request
 from importer.api.fit import second, shown_status, status
-from importer.api.index import PAGE, Want, earliest_start
-from importer.api.session import ApiSession, Stop
+from importer.api.index import Reads, Want, earliest_start, read_export
+from importer.api.session import Stop
 from importer.config import SendOptions
 from importer.errors import InputError, UsageError
 from importer.paths import Named, check_files, csv_files, journal_path, verify_path
@@ -145,46 +144,19 @@ async def _read(
 ) -> list[dict[str, Any]]:
     stop = Stop()
     session = new_session(send, stop, notify)
+    start = earliest_start(r["date"] for r in created)
+    messages: list[dict[str, Any]] | None = None
     try:
-        return await read_window(
-            session, location, earliest_start(r["date"] for r in created), done
-        )
+        messages = await read_export(session, location, start, Reads())
     finally:
         done.requests = session.requests
         if session.client is not None:
             await session.client.aclose()
-
-
-async def read_window(
-    session: ApiSession, location: str, start: str, done: Verified
-) -> list[dict[str, Any]]:
-    """The location's call messages from `start` on, every page; on a page that cannot be
-    read, `done.stop_reason` says why."""
-    messages: list[dict[str, Any]] = []
-    cursor = ""
-    while True:
-        params = {
-            "locationId": location,
-            "limit": str(PAGE),
-            "channel": "Call",
-            "sortBy": "createdAt",
-            "sortOrder": "asc",
-        }
-        if start:
-            params["startDate"] = start
-        if cursor:
-            params["cursor"] = cursor
-        result = await session.call(request("message export", params=params))
-        body = result.answer.body if result.answer else None
-        if result.verdict is not Verdict.CREATED or not isinstance(body, dict):
-            why = result.error or session.stop.reason or "the answer came back unreadable"
-            done.stop_reason = f"the location's calls could not be read ({why})"
-            return messages
-        page = [m for m in body.get("messages") or [] if isinstance(m, dict)]
-        messages.extend(page)
-        cursor = str(body.get("nextCursor") or "")
-        if not cursor or not page:
-            return messages
+    if messages is None:
+        why = stop.reason or "a page of the export could not be read"
+        done.stop_reason = f"the location's calls could not be read ({why})"
+        return []
+    return messages
 
 
 def match(created: list[dict[str, str]], messages: list[dict[str, Any]]) -> list[Line]:

@@ -557,6 +557,11 @@ class Journal:
         )
         self._db.execute("COMMIT")
 
+    def sent_count(self) -> int:
+        """Calls of the journal that are (or may be) in HighLevel: created or uncertain."""
+        query = "SELECT count(*) FROM calls WHERE state IN ('created', 'uncertain')"
+        return int(self._db.execute(query).fetchone()[0])
+
     def created_messages(self) -> set[str]:
         """The message IDs the journal's calls were created or settled with: never another's."""
         rows = self._db.execute("SELECT message_id FROM calls WHERE state='created'")
