@@ -309,6 +309,95 @@ def bench_settling(tmp: Path, calls: int) -> list[str]:
     ]
 
 
+def bench_index(tmp: Path, calls: int) -> list[str]:
+    """The index of calls already in HighLevel: export requests per 1,000 calls when a new
+    results file meets a location that already holds every call (none may be posted again);
+    then settling the uncertain calls of a run whose answers were lost (`reconcile` on two
+    copies of its journal), reading the location's export against each conversation."""
+    import shutil
+
+    contacts = tmp / "ix.contacts.csv"
+    data = write_export(tmp / "ix.csv", calls, calls // 2, seed=8, contacts=contacts)
+    fast = ("--location-id", "loc-sandbox", "--rate", "100000000/1s", "--concurrency", "8",
+            "--timezone", "UTC")  # fmt: skip
+    limits = ("--burst", "100000000", "--daily", "100000000", "--contacts", str(contacts))
+
+    def stats(url: str) -> dict[str, object]:
+        found: dict[str, object] = httpx.get(f"{url}/sandbox/stats").json()
+        return found
+
+    def exports(url: str) -> int:
+        requests = stats(url)["requests"]
+        assert isinstance(requests, dict)
+        return int(requests.get("message export", 0))
+
+    with sandbox(*limits) as url:
+        subprocess.run(
+            run_command(data, tmp / "ix.a.csv", url, *fast),
+            env=ENV,
+            capture_output=True,
+            check=False,
+        )
+        accepted, before = int(str(stats(url)["accepted"])), exports(url)
+        subprocess.run(
+            run_command(data, tmp / "ix.b.csv", url, *fast),
+            env=ENV,
+            capture_output=True,
+            check=False,
+        )
+        index_reads = exports(url) - before
+        again = int(str(stats(url)["accepted"])) - accepted
+    lines = [
+        f"index, {accepted:,} calls already in the location, imported again with new results",
+        f"  export requests: {index_reads} = {1000 * index_reads / max(accepted, 1):.2f} per"
+        f" 1,000 calls (floor {1000 / 500:.2f}); calls posted again: {again}",
+    ]
+    faults = ("--drop-rate", "0.05", "--seed", "9")
+    with sandbox(*limits, *faults) as url:
+        first = tmp / "st.a.csv"
+        subprocess.run(
+            run_command(data, first, url, *fast, "--no-settle"),
+            env=ENV,
+            capture_output=True,
+            check=False,
+        )
+        with first.open(newline="") as handle:
+            uncertain = sum(line.split(",")[1] == "uncertain" for line in handle)
+        reads: dict[str, int] = {}
+        left: dict[str, int] = {}
+        for mode in ("index", "per-conversation"):
+            copy = tmp / mode / first.name
+            copy.parent.mkdir()
+            for path in (first, Path(f"{first}.journal.sqlite")):
+                shutil.copy(path, copy.parent / path.name)
+            before_stats = stats(url)["requests"]
+            assert isinstance(before_stats, dict)
+            extra = () if mode == "index" else ("--no-index",)
+            subprocess.run(
+                [PY, "-m", "importer", "reconcile", str(copy), "--base-url", url, *fast[:2],
+                 "--rate", "100000000/1s", *extra],
+                env=ENV, capture_output=True, check=False,
+            )  # fmt: skip
+            after = stats(url)["requests"]
+            assert isinstance(after, dict)
+            reads[mode] = sum(
+                int(after.get(k, 0)) - int(before_stats.get(k, 0))
+                for k in ("message export", "message list")
+            )
+            with copy.open(newline="") as handle:
+                left[mode] = sum(line.split(",")[1] == "uncertain" for line in handle)
+    per = {m: n / max(uncertain, 1) for m, n in reads.items()}
+    lines += [
+        f"settling {uncertain} uncertain calls (5% of answers lost) over {calls // 2:,}"
+        " conversations",
+        f"  reads per settled row: export {per['index']:.3f} ({reads['index']} reads),"
+        f" per conversation {per['per-conversation']:.3f} ({reads['per-conversation']} reads):"
+        f" {per['per-conversation'] / max(per['index'], 1e-9):.1f}x fewer with the export",
+        f"  left uncertain: export {left['index']}, per conversation {left['per-conversation']}",
+    ]
+    return lines
+
+
 def bench_recordings(tmp: Path, calls: int, repeat: int) -> list[str]:
     """`--recordings copy` against `link` on the same calls, and a bare httpx loop doing the same
     download, upload and post at the same concurrency: recordings copied per second, and the
@@ -518,6 +607,7 @@ def main() -> None:
             "settling",
             "locations",
             "recordings",
+            "index",
         ],
         default=None,
     )
@@ -541,6 +631,8 @@ def main() -> None:
             )
         if args.only in (None, "settling"):
             sections.append(bench_settling(tmp, 400 if args.quick else 2_000))
+        if args.only in (None, "index"):
+            sections.append(bench_index(tmp, 1_000 if args.quick else 4_000))
         if args.only in (None, "recordings"):
             sections.append(bench_recordings(tmp, 100 if args.quick else 500, repeat))
         if args.only in (None, "locations"):

@@ -245,6 +245,14 @@ def resolve(
 def reconcile(
     results_csv: Annotated[Path, typer.Argument(help="A results CSV written by `run`")],
     location_id: LocationOpt = None,
+    no_index: Annotated[
+        bool,
+        typer.Option(
+            "--no-index",
+            help="Read each conversation, never the location's export (which is read instead"
+            " when it costs fewer requests)",
+        ),
+    ] = False,
     *,
     pace: Pace,
 ) -> None:
@@ -255,7 +263,7 @@ def reconcile(
 
     env = config.read_environment()
     send = _send_options(
-        env, pace, progress=False, location_id=location_id,
+        env, pace, progress=False, location_id=location_id, index=not no_index,
     )  # fmt: skip
     result = reconcile_results(results_csv, send)
     typer.echo(reconcile_summary(result))
@@ -263,16 +271,15 @@ def reconcile(
 
 
 @app.command()
+@grouped
 def verify(
     results_csv: Annotated[Path, typer.Argument(help="A results CSV written by `run`")],
     out: Annotated[
         Path | None, typer.Option(help="One line per created row (default: RESULTS.verify.csv)")
     ] = None,
     location_id: LocationOpt = None,
-    rate: RateOpt = "100/10s",
-    max_attempts: AttemptsOpt = 5,
-    base_url: BaseUrlOpt = None,
-    timeout: TimeoutOpt = 30.0,
+    *,
+    pace: Pace,
 ) -> None:
     """Read the location's calls back and check every created row: found once, missing,
     found more than once, or with other fields. Posts nothing. Exit 0 only when every created
@@ -280,10 +287,7 @@ def verify(
     from importer.run.verify import verify_results, verify_text
 
     env = config.read_environment()
-    send = _send_options(
-        env, base_url=base_url, concurrency=None, rate=rate, max_attempts=max_attempts,
-        timeout=timeout, progress=False, location_id=location_id,
-    )  # fmt: skip
+    send = _send_options(env, pace, progress=False, location_id=location_id)
     result = verify_results(results_csv, send, out, notify=_say)
     typer.echo(verify_text(result))
     raise typer.Exit(result.exit_code)

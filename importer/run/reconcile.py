@@ -86,7 +86,9 @@ async def _reconcile(results: Path, journal: Journal, send: SendOptions) -> Reco
     session = new_session(send, stop, lambda line: None)
     try:
         rows = journal.last_rows()
-        settled, counts = await Settler(session, journal).settle(journal.in_doubt())
+        location = send.location_id if send.index else ""
+        settler = Settler(session, journal, location)
+        settled, counts = await settler.settle(journal.in_doubt())
     finally:
         journal.close()
         if session.client is not None:
