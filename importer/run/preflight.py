@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from importer.api.index import PAGE as INDEX_PAGE
 from importer.api.media import MediaLibrary
 from importer.api.resolve import Resolution, Resolver
 from importer.api.session import Stop
@@ -45,6 +46,7 @@ class Preflight:
     given: int = 0  # valid rows whose conversation the file gives
     spent: int = 0  # requests made here
     left: int = 0  # lookups the run will still make
+    index: int = 0  # export pages the run's index reads, at least (one per 500 calls)
     reused: int = 0  # numbers answered from the journal
     journal_note: str = ""  # the journal took this location: said in the summary
     rate_per_s: float = 10.0
@@ -55,7 +57,7 @@ class Preflight:
     @property
     def requests(self) -> int:
         uploads = self.recordings.uploads if self.recordings is not None else 0
-        return self.calls + self.left + uploads
+        return self.calls + self.left + self.index + uploads
 
     @property
     def seconds(self) -> float:
@@ -180,6 +182,10 @@ async def _resolve(
             result.calls -= count
     writer.append(pd.DataFrame(lines, columns=list(NUMBER_COLUMNS)))
     writer.close()
+    if send.index and send.location_id and result.calls > 0:
+        # The location's call messages from the earliest date on, 500 a page: the file's
+        # calls are the least it can hold once they are imported (importer.api.index).
+        result.index = math.ceil(result.calls / INDEX_PAGE)
     result.spent = session.requests
     result.reused = resolver.reused
     result.daily = session.daily_limit or DEFAULT_DAILY

@@ -99,7 +99,9 @@ def preflight_summary(result: Preflight) -> str:
         lines.append(result.journal_note)
     lines.append(
         f"the import will take {result.requests:,} requests ({result.calls:,} calls +"
-        f" {result.left:,} lookups left): about {_duration(result.seconds)} at"
+        f" {result.left:,} lookups left"
+        + (f" + {result.index:,} to read the index" if result.index else "")
+        + f"): about {_duration(result.seconds)} at"
         f" {result.rate_per_s:g} requests/s"
         + (
             f", over {result.days} days at {result.daily:,} requests a day"

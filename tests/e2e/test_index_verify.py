@@ -33,9 +33,8 @@ def seed_present(path: Path, rows: range, *, with_altid: Callable[[int], bool]) 
     lines = ["phone,date,direction,status,alt_id"]
     for i in rows:
         alt = f"ext-{i}" if with_altid(i) else ""
-        lines.append(
-            f"+1503555{i % 10000:04d},2025-01-{i % 28 + 1:02d}T10:00:00.000Z,outbound,completed,{alt}"
-        )
+        date = f"2025-01-{i % 28 + 1:02d}T10:00:00.000Z"
+        lines.append(f"+1503555{i % 10000:04d},{date},outbound,completed,{alt}")
     path.write_text("\n".join(lines) + "\n")
     return path
 
