@@ -177,7 +177,8 @@ def _same_place(message: dict[str, Any], want: Want) -> bool:
 def _shown(message: dict[str, Any]) -> str:
     return (
         f"date {message.get('dateAdded') or '-'}, {message.get('direction') or 'outbound'},"
-        f" status {shown_status(message) or '-'}"
+        f" status {shown_status(message) or '-'}, conversation"
+        f" {message.get('conversationId') or '-'}"
     )
 
 

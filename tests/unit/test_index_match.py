@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
-from importer.api.index import MARGIN, CallIndex, Want, earliest_start
+import httpx
+import respx
+
+from importer.api.client import LeadConnectorClient
+from importer.api.index import MARGIN, CallIndex, IndexReader, Want, earliest_start
+from importer.api.limiter import RateLimiter
+from importer.api.session import ApiSession, Stop
+from importer.config import Rate, Secret
+from importer.state.journal import Journal
+
+BASE = "https://api.test"
 
 
 def message(
@@ -117,3 +129,67 @@ def test_the_window_starts_a_margin_before_the_earliest_call() -> None:
     start = earliest_start(["2025-03-10T10:00:00.000Z", "2025-01-02T00:00:00.000Z", ""])
     assert MARGIN.days == 1 and start == "2025-01-01T00:00:00.000Z"
     assert earliest_start([]) == ""
+
+
+def _session() -> ApiSession:
+    client = LeadConnectorClient(BASE, Secret("t"), timeout_s=5, connections=2)
+    return ApiSession(
+        client, RateLimiter(Rate(10_000, 1)), Stop(), max_attempts=2, wait_daily=False,
+        notify=lambda line: None,
+    )  # fmt: skip
+
+
+def _page(ids: list[str], cursor: str | None) -> httpx.Response:
+    return httpx.Response(
+        200, json={"messages": [message(i, alt=i) for i in ids], "nextCursor": cursor, "total": 4}
+    )
+
+
+def test_a_read_killed_mid_way_goes_on_from_its_kept_cursor(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with respx.mock(base_url=BASE) as api:
+        route = api.get("/conversations/messages/export")
+        route.side_effect = [_page(["a", "b"], "c1"), httpx.ConnectError("killed")] + [
+            httpx.ConnectError("killed")
+        ] * 4
+        reader = IndexReader(_session(), Journal(path), "loc1")
+        why = asyncio.run(reader.cover("2025-01-01T00:00:00.000Z"))
+    assert why  # the second page never came: the read is unfinished, nothing may be posted
+    journal = Journal(path)
+    kept = journal.exported.reading()
+    assert kept is not None and kept.cursor == "c1" and journal.exported.since() == ""
+    with respx.mock(base_url=BASE) as api:
+        route = api.get("/conversations/messages/export").mock(_page(["c", "d"], None))
+        reader = IndexReader(_session(), journal, "loc1")
+        assert asyncio.run(reader.cover("2025-01-01T00:00:00.000Z")) == ""
+        assert route.calls[0].request.url.params["cursor"] == "c1"
+        assert route.call_count == 1
+    assert len(reader.index) == 4 and journal.exported.reading() is None
+    # Read once: a resumed run reads nothing again, an earlier start only the missing stretch.
+    with respx.mock(base_url=BASE) as api:
+        route = api.get("/conversations/messages/export").mock(_page([], None))
+        assert asyncio.run(reader.cover("2025-01-05T00:00:00.000Z")) == ""
+        assert route.call_count == 0
+        assert asyncio.run(reader.cover("2024-12-01T00:00:00.000Z")) == ""
+        params = route.calls[0].request.url.params
+        assert (params["startDate"], params["endDate"]) == (
+            "2024-12-01T00:00:00.000Z",
+            "2025-01-01T00:00:00.000Z",
+        )
+    assert journal.exported.since() == "2024-12-01T00:00:00.000Z"
+
+
+def test_a_kept_cursor_the_api_refuses_starts_the_read_over(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite")
+    reading = journal.exported.begin("2025-01-01T00:00:00.000Z", "")
+    journal.exported.keep(reading, [message("a", alt="a")], "stale")
+    with respx.mock(base_url=BASE) as api:
+        route = api.get("/conversations/messages/export")
+        route.side_effect = [
+            httpx.Response(422, json={"message": ["cursor is not valid"]}),
+            _page(["a", "b"], None),
+        ]
+        reader = IndexReader(_session(), journal, "loc1")
+        assert asyncio.run(reader.cover("2025-01-01T00:00:00.000Z")) == ""
+        assert "cursor" not in route.calls[1].request.url.params
+    assert len(reader.index) == 2
