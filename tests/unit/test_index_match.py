@@ -149,9 +149,8 @@ def test_a_read_killed_mid_way_goes_on_from_its_kept_cursor(tmp_path: Path) -> N
     path = tmp_path / "j.sqlite"
     with respx.mock(base_url=BASE) as api:
         route = api.get("/conversations/messages/export")
-        route.side_effect = [_page(["a", "b"], "c1"), httpx.ConnectError("killed")] + [
-            httpx.ConnectError("killed")
-        ] * 4
+        answers: list[httpx.Response | Exception] = [_page(["a", "b"], "c1")]
+        route.side_effect = answers + [httpx.ConnectError("killed")] * 5
         reader = IndexReader(_session(), Journal(path), "loc1")
         why = asyncio.run(reader.cover("2025-01-01T00:00:00.000Z"))
     assert why  # the second page never came: the read is unfinished, nothing may be posted
