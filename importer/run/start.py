@@ -98,9 +98,9 @@ def _stop_if_sent(results: Path, journal: Path, state: str) -> None:
         if sent:
             left = source.name if state == "missing" else f"{source.name} and {journal.name}"
             raise UsageError(
-                f"{source} has {sent} but its journal {journal.name} is {state}: a fresh start"
-                f" would post those calls again. To start over knowingly (posting them twice),"
-                f" move {left} away; a later version will find the calls already in HighLevel"
+                f"{source} has {sent} but its journal {journal.name} is {state}, and only it"
+                f" knew which calls were sent. To start over, move {left} away: a new run"
+                f" reads the calls already in HighLevel first and posts none of them again"
             )
 
 

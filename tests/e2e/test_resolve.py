@@ -221,8 +221,9 @@ def test_a_location_the_api_refuses_stops_the_run_with_one_line(
         "UTC",
     )
     assert ran.code == 3
+    # The first request is the index of calls already in the location (importer.api.index).
     assert (
-        "stopped early: the API refused the token for the contact search (HTTP 403: The token"
+        "stopped early: the API refused the token for the message export (HTTP 403: The token"
         " does not have access to this location.)" in ran.stdout
     )
     assert Counter(r["outcome"] for r in ran.rows()) == {"pending": 96}

@@ -238,9 +238,9 @@ def test_a_lost_journal_beside_created_rows_stops_run_and_reconcile(
     left = "out.csv" if how == "missing" else "out.csv and out.csv.journal.sqlite"
     stop = (
         f"call-importer: {out} has 59 created rows but its journal out.csv.journal.sqlite is"
-        f" {state}: a fresh start would post those calls again. To start over knowingly"
-        f" (posting them twice), move {left} away; a later version will find the calls"
-        " already in HighLevel"
+        f" {state}, and only it knew which calls were sent. To start over, move {left}"
+        " away: a new run reads the calls already in HighLevel first and posts none of them"
+        " again"
     )
     before = box.stats()["requests"]
     for ran in (
