@@ -19,7 +19,8 @@ NAMES = {f"loc{loc}" for loc in range(LOCATIONS)}
 
 def write_plan(tmp_path: Path) -> tuple[Path, Path, Path]:
     """Four locations of 25 calls; the sandbox's contacts and its tokens (location 2 may make
-    only 35 requests a day: its 25 conversation IDs checked, then 10 calls)."""
+    only 36 requests a day: the index of calls already there read, its 25 conversation IDs
+    checked, then 10 calls)."""
     seed = ["phone,name,conversation_id,location_id"]
     plan = ["location_id,input,results,token_env,timezone"]
     tokens = ["token_env,location_id,daily"]
@@ -32,7 +33,7 @@ def write_plan(tmp_path: Path) -> tuple[Path, Path, Path]:
             seed.append(f"{number},P{i},cv{loc}x{i:04d},loc{loc}")
         (tmp_path / f"in{loc}.csv").write_text("\n".join(lines) + "\n")
         plan.append(f"loc{loc},in{loc}.csv,out/res{loc}.csv,PLAN_TOKEN_{loc},America/Chicago")
-        tokens.append(f"SANDBOX_TOKEN_{loc},loc{loc},{35 if loc == 2 else ''}")
+        tokens.append(f"SANDBOX_TOKEN_{loc},loc{loc},{36 if loc == 2 else ''}")
     paths = tmp_path / "plan.csv", tmp_path / "contacts.csv", tmp_path / "tokens.csv"
     for path, lines in zip(paths, (plan, seed, tokens), strict=True):
         path.write_text("\n".join(lines) + "\n")
@@ -80,8 +81,8 @@ def test_a_refused_token_and_a_daily_cap_stop_only_their_locations(
         3: {"created": 25},
     }
     lines = {line.split()[0]: line for line in ran.stdout.splitlines() if line.startswith("loc")}
-    # Its first request: the check of a conversation ID the file gives (a search by id).
-    assert "the API refused the token for the conversation search (HTTP 401" in lines["loc1"]
+    # Its first request: the index of the calls already in the location (the export).
+    assert "the API refused the token for the message export (HTTP 401" in lines["loc1"]
     assert "check PLAN_TOKEN_1" in lines["loc1"] and "not-its-token" not in ran.stdout + ran.stderr
     assert "the daily limit is reached" in lines["loc2"]
     assert lines["loc0"].split()[-1] == "0" and lines["loc3"].split()[-1] == "0"
