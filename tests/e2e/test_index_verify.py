@@ -223,3 +223,19 @@ def test_verify_never_writes_over_its_input(
     checked = verify_cli(results, box, "--out", str(results))
     assert checked.returncode == 2 and "would be overwritten" in checked.stderr
     assert results.read_bytes() == before and box.stats()["requests"].get("message export") == 1
+
+
+def test_uncertain_calls_over_many_conversations_are_settled_from_the_export(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    data = make_calls(tmp_path / "calls.csv", 300)
+    box = sandbox("--drop-rate", "0.1", "--seed", "3", *SANDBOX_FAST, seed=data)
+    ran = run_cli(data, tmp_path / "out.csv", box, *FAST, "--max-attempts", "8")
+    assert ran.code == 0, ran.stdout + ran.stderr
+    assert posted_alt_ids(box) == Counter({f"ext-{i}": 1 for i in range(300)})
+    settled = [r for r in ran.rows() if r["error"].startswith("settled")]
+    assert len(settled) > 1, "no uncertain call to settle: the faults did not land"
+    requests = box.stats()["requests"]
+    # Each conversation holds one call: the export (300 messages, one page) is the cheaper
+    # read, after the index's own; no conversation is read one by one.
+    assert requests.get("message list", 0) == 0 and requests["message export"] >= 2
