@@ -21,7 +21,7 @@ call is not posted and not taken as created; the row says what differs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -191,12 +191,10 @@ class IndexReader:
         session: ApiSession,
         journal: Journal,
         location: str,
-        notify: Callable[[str], None] = lambda line: None,
     ) -> None:
         self._session = session
         self._journal = journal
         self._location = location
-        self._notify = notify
         self.reads = 0  # requests made here
         self.index = CallIndex(claimed=journal.created_messages())
         self.index.add(journal.exported.messages())

@@ -175,7 +175,7 @@ async def import_chunks(
     )
     state = RowSender(send, journal, session, resolver, settler, bar, copier)
     if send.index and send.location_id and not send.dry_run and session.client is not None:
-        state.index = IndexReader(session, journal, send.location_id, notify)
+        state.index = IndexReader(session, journal, send.location_id)
     state.limit_left = send.limit
     counts = OutcomeCounts()
     writer = CsvAppender(results, RESULT_COLUMNS)
