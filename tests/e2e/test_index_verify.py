@@ -239,3 +239,24 @@ def test_uncertain_calls_over_many_conversations_are_settled_from_the_export(
     # Each conversation holds one call: the export (300 messages, one page) is the cheaper
     # read, after the index's own; no conversation is read one by one.
     assert requests.get("message list", 0) == 0 and requests["message export"] >= 2
+
+
+def test_a_message_with_the_calls_altid_but_another_status_is_never_posted_nor_taken(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    data = make_calls(tmp_path / "calls.csv", 3)
+    present = tmp_path / "present.csv"
+    present.write_text(
+        "phone,date,direction,status,alt_id\n"
+        "+15035550000,2025-01-01T10:00:00.000Z,outbound,busy,ext-0\n"
+    )
+    box = sandbox("--messages", str(present), seed=data)
+    results = tmp_path / "out.csv"
+    ran = run_cli(data, results, box, *FAST)
+    assert ran.code == 1, ran.stderr
+    first = ran.rows()[0]
+    assert first["outcome"] == "failed" and "status busy" in first["error"]
+    assert "a message with its altId ext-0 is already in HighLevel" in first["error"]
+    assert posted_alt_ids(box) == Counter({"ext-1": 1, "ext-2": 1})
+    again = run_cli(data, results, box, *FAST)  # failed rows are tried again: still refused
+    assert again.rows()[0]["outcome"] == "failed" and len(box.calls()) == 2
