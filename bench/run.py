@@ -69,6 +69,10 @@ def measure_cpu(
                 pass
         peak = max(peak, rss)
         time.sleep(0.02)
+    refused = [p.args for p in procs if p.returncode >= 2]
+    if refused:
+        # A command that could not start is timed for nothing: a bench of a refusal is no bench.
+        raise SystemExit(f"bench: a measured command exited 2 or more: {refused[0]}")
     return time.perf_counter() - start, peak / 2**20, sum(cpu.values())
 
 
@@ -95,6 +99,9 @@ def run_command(data: Path, results: Path, url: str, *options: str) -> list[str]
         "--base-url",
         url,
         "--no-progress",
+        # bench.data writes its dates in UTC, some without a zone: say so, as a user must.
+        "--timezone",
+        "UTC",
         *options,
     ]
 
@@ -106,8 +113,20 @@ def bench_validation(tmp: Path, rows: int, distinct: int, big: int, repeat: int)
     # slower than Python objects: the ratio is taken against the faster of the two.
     read_str = [PY, "-c", f"import pandas as pd; pd.read_csv({str(small_file)!r}, dtype=str)"]
     read_obj = [PY, "-c", f"import pandas as pd; pd.read_csv({str(small_file)!r}, dtype=object)"]
-    validate = [PY, "-m", "importer", "validate", str(small_file), "--out", str(tmp / "v.csv")]
-    validate_big = [PY, "-m", "importer", "validate", str(big_file), "--out", str(tmp / "v.csv")]
+    utc = ["--timezone", "UTC"]
+    validate = [
+        PY,
+        "-m",
+        "importer",
+        "validate",
+        str(small_file),
+        "--out",
+        str(tmp / "v.csv"),
+        *utc,
+    ]
+    validate_big = [
+        PY, "-m", "importer", "validate", str(big_file), "--out", str(tmp / "v.csv"), *utc
+    ]  # fmt: skip
     # Interleaved, so a busy spell on a shared machine slows both sides of the ratio alike.
     runs = [(measure(read_str), measure(read_obj), measure(validate)) for _ in range(repeat)]
     t_str, t_obj, t_val = (statistics.median(run[k][0] for run in runs) for k in range(3))
