@@ -430,7 +430,8 @@ def sandbox(
     contacts: Annotated[
         Path | None,
         typer.Option(
-            help="Seed contacts: CSV of phone, name, optional conversation_id, location_id"
+            help="Seed contacts: CSV of phone, name, optional conversation_id, location_id,"
+            " contact_id, additional_phones (separated by ;)"
         ),
     ] = None,
     location_id: Annotated[

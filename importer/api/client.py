@@ -64,6 +64,15 @@ ENDPOINTS: Final = {
             "conversation search", "GET", "/conversations/search", CONVERSATIONS_VERSION,
             "conversations.readonly", repeatable=True,
         ),
+        # The location's contacts and conversations page by page (importer.api.listing).
+        Endpoint(
+            "contact list", "POST", "/contacts/search", API_VERSION,
+            "contacts.readonly", repeatable=True,
+        ),
+        Endpoint(
+            "conversation list", "GET", "/conversations/search", CONVERSATIONS_VERSION,
+            "conversations.readonly", repeatable=True,
+        ),
         # Not repeated blindly: a lost answer is followed by searches (see importer.api.resolve).
         Endpoint(
             "conversation create", "POST", "/conversations/", CONVERSATIONS_VERSION,

@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl
 from importer.config import Secret
 from importer.errors import UsageError
 from importer.sandbox import checks, export, media
-from importer.sandbox.store import Conversation, Store, new_id
+from importer.sandbox.store import Conversation, Store, new_id, phone_key
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -201,6 +201,7 @@ class SandboxApp:
                 "contact search", CONTACTS_VERSION, self._contact_search,
             ),
             ("POST", "/contacts/upsert"): ("contact upsert", CONTACTS_VERSION, self._upsert),
+            ("POST", "/contacts/search"): ("contact list", CONTACTS_VERSION, self._contact_list),
             ("GET", "/conversations/search"): (
                 "conversation search", CONVERSATIONS_VERSION, self._conversation_search,
             ),
@@ -239,6 +240,8 @@ class SandboxApp:
             b"" if streamed else await _body(receive),
             receive if streamed else None,
         )
+        if name == "conversation search" and not {"contactId", "id"} & req.query.keys():
+            name, handler = "conversation list", self._conversation_list  # counted apart
         account = self.accounts.get(req.headers.get("authorization", "").removeprefix("Bearer "))
         if account is None or not req.headers.get("authorization", "").startswith("Bearer "):
             body = {
@@ -390,6 +393,47 @@ class SandboxApp:
             "total": len(found),
         }
         await self._finish(send, 200, answer, headers)
+
+    async def _contact_list(
+        self, req: _Request, account: Account, send: Send, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        body = _checked(req, checks.contact_list_problems)
+        location = self._location(body["locationId"], account)
+        after = body.get("searchAfter")
+        contacts, total = self.store.list_contacts(
+            location,
+            body["pageLimit"],
+            body.get("page"),
+            (after[0], after[1]) if after is not None else None,
+        )
+        answer = {"contacts": [c.listed() for c in contacts], "total": total}
+        await self._finish(send, 200, answer, headers)
+
+    async def _conversation_list(
+        self, req: _Request, account: Account, send: Send, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        """`GET /conversations/search` without a contact or an id: the location's
+        conversations by `last_message_date`, paged by the last row's sort value."""
+        location = self._query(req, checks.CONVERSATION_SEARCH_QUERY, account)
+        problems = checks.conversation_list_problems(req.query)
+        if problems:
+            raise _unprocessable(problems)
+        after = req.query.get("startAfterDate")
+        found, total = self.store.list_conversations(
+            location,
+            int(req.query.get("limit", "20")),
+            int(after) if after is not None else None,
+            descending=req.query.get("sort", "desc") == "desc",
+        )
+        rows = [
+            {
+                **c.as_json(self._phone_of(c.contact_id)),
+                "lastMessageDate": c.last_ms,
+                "sort": [c.last_ms],
+            }
+            for c in found
+        ]
+        await self._finish(send, 200, {"conversations": rows, "total": total}, headers)
 
     def _phone_of(self, contact_id: str) -> str:
         contact = self.store.contacts.get(contact_id)
@@ -544,7 +588,7 @@ class SandboxApp:
         contact = self.store.contacts[conversation.contact_id]
         side = "from" if inbound else "to"
         number = (payload.get("call") or {}).get(side)
-        if number is not None and number != contact.phone:
+        if number is not None and phone_key(number) not in contact.numbers():
             raise _unprocessable(
                 [f"call.{side} {number} is not the number of the conversation's contact"]
             )
@@ -616,6 +660,7 @@ class SandboxApp:
         if "altId" in payload:
             message["altId"] = payload["altId"]
         conversation.messages.append(message)
+        self.store.touched(conversation)
 
     async def _finish(
         self, send: Send, status: int, body: Any, headers: list[tuple[bytes, bytes]]

@@ -25,8 +25,15 @@ CONVERSATION_FIELDS: Final = frozenset({"locationId", "contactId"})
 CONTACT_SEARCH_QUERY: Final = frozenset({"locationId", "number", "email"})
 # `id` ("Id of the conversation"): in the OpenAPI file's search parameters, with the others.
 CONVERSATION_SEARCH_QUERY: Final = frozenset(
-    {"locationId", "contactId", "id", "limit", "query", "sort", "sortBy", "lastMessageType"}
+    {"locationId", "contactId", "id", "limit", "query", "sort", "sortBy", "lastMessageType",
+     "startAfterDate"}
+)  # fmt: skip
+CONTACT_LIST_FIELDS: Final = frozenset(
+    {"locationId", "pageLimit", "page", "searchAfter", "filters", "sort", "query"}
 )
+CONTACT_PAGE_MAX: Final = 500  # `pageLimit` (docs)
+CONVERSATION_PAGE_MAX: Final = 100  # `limit` of the conversation listing (assumed)
+PAGED_RECORDS: Final = 10_000  # how far `page` reaches; `searchAfter` past it (docs)
 MESSAGES_QUERY: Final = frozenset({"type", "limit", "lastMessageId"})
 
 
@@ -101,3 +108,58 @@ def conversation_problems(body: Any) -> list[str]:
         if not isinstance(body.get(key), str) or not body[key]:
             problems.append(f"{key} must be a string")
     return problems
+
+
+def contact_list_problems(body: Any) -> list[str]:
+    """`POST /contacts/search` (docs): `locationId` and `pageLimit` required, at most 500 a
+    page, `page` paging up to 10,000 records, `searchAfter` (a page's last sort value) past
+    that, in place of `page`."""
+    if not isinstance(body, dict):
+        return ["body must be a JSON object"]
+    problems = unknown(body, CONTACT_LIST_FIELDS)
+    if not isinstance(body.get("locationId"), str) or not body["locationId"]:
+        problems.append("locationId must be a string")
+    limit: Any = body.get("pageLimit")
+    if not _whole(limit) or not 1 <= limit <= CONTACT_PAGE_MAX:
+        problems.append(f"pageLimit must be a number from 1 to {CONTACT_PAGE_MAX}")
+        limit = None
+    page: Any = body.get("page")
+    after: Any = body.get("searchAfter")
+    if page is not None and after is not None:
+        problems.append("page and searchAfter cannot be used together")
+    if page is not None:
+        if not _whole(page) or page < 1:
+            problems.append("page must be a positive number")
+        elif limit is not None and page * limit > PAGED_RECORDS:
+            problems.append(
+                f"page paging reaches {PAGED_RECORDS} records: use searchAfter past them"
+            )
+    if after is not None and not (
+        isinstance(after, list)
+        and len(after) == 2
+        and _whole(after[0])
+        and isinstance(after[1], str)
+    ):
+        problems.append("searchAfter must be the searchAfter of a listed contact")
+    return problems
+
+
+def conversation_list_problems(query: Mapping[str, str]) -> list[str]:
+    """The conversation listing's own parameters: `limit` at most 100 (assumed), sorted by
+    `last_message_date`, `startAfterDate` the last row's sort value (a number)."""
+    problems = []
+    limit = query.get("limit", "20")
+    if not limit.isdigit() or not 1 <= int(limit) <= CONVERSATION_PAGE_MAX:
+        problems.append(f"limit must be a number from 1 to {CONVERSATION_PAGE_MAX}")
+    if query.get("sort", "desc") not in ("asc", "desc"):
+        problems.append("sort must be one of the following values: asc, desc")
+    if query.get("sortBy", "last_message_date") != "last_message_date":
+        problems.append("sortBy must be one of the following values: last_message_date")
+    after = query.get("startAfterDate")
+    if after is not None and not after.isdigit():
+        problems.append("startAfterDate must be a number")
+    return problems
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
