@@ -16,6 +16,7 @@ from importer.cli_options import (
     DayfirstOpt,
     InputArg,
     LocationOpt,
+    LookupOpt,
     Pace,
     ProgressOpt,
     ProviderOpt,
@@ -53,8 +54,11 @@ def _send_options(
     recordings: config.RecordingOptions | None = None,
     index: bool = True,
     limit: int | None = None,
+    lookup: str = "auto",
 ) -> config.SendOptions:
     rate = config.parse_rate(pace.rate)
+    if lookup not in ("auto", "each", "list"):
+        raise UsageError(f"--lookup {lookup!r} is not one of auto, each, list")
     if env.token is None and not dry_run:
         raise UsageError(
             "no API token: set GHL_TOKEN in the environment or in a .env file "
@@ -87,6 +91,7 @@ def _send_options(
         recordings=recordings,
         index=index,
         limit=limit,
+        lookup=lookup,
     )
 
 
@@ -131,6 +136,7 @@ def run(
     provider_id: ProviderOpt = None,
     location_id: LocationOpt = None,
     create_contacts: CreateContactsOpt = False,
+    lookup: LookupOpt = "auto",
     pace: Pace,
     retry_uncertain: Annotated[
         bool,
@@ -185,7 +191,7 @@ def run(
         env, pace, progress=progress, location_id=location_id,
         create_contacts=create_contacts, retry_uncertain=retry_uncertain, dry_run=dry_run,
         wait_daily=wait_daily, settle=not no_settle, recordings=copying, index=not no_index,
-        limit=limit,
+        limit=limit, lookup=lookup,
     )  # fmt: skip
     load, norm = reading.options(
         env, provider_id=provider_id, can_resolve=bool(send.location_id) or dry_run
@@ -212,6 +218,7 @@ def resolve(
     provider_id: ProviderOpt = None,
     location_id: LocationOpt = None,
     create_contacts: CreateContactsOpt = False,
+    lookup: LookupOpt = "auto",
     pace: Pace,
     progress: ProgressOpt = True,
     recordings: RecordingsOpt = "link",
@@ -230,7 +237,7 @@ def resolve(
     )
     send = _send_options(
         env, pace, progress=progress, location_id=location_id,
-        create_contacts=create_contacts, recordings=copying,
+        create_contacts=create_contacts, recordings=copying, lookup=lookup,
     )  # fmt: skip
     if not send.location_id:
         raise UsageError("resolve needs --location-id (or GHL_LOCATION_ID): where to look")

@@ -87,6 +87,13 @@ CreateContactsOpt = Annotated[
         " leaving its rows unmatched",
     ),
 ]
+LookupOpt = Annotated[
+    str,
+    typer.Option(
+        help="How numbers find their contacts: each (two lookups a number), list (list the"
+        " location's contacts and conversations), auto (the one that costs fewer requests)"
+    ),
+]
 ConcurrencyOpt = Annotated[
     int | None, typer.Option(min=1, help="Requests in flight (default: sized to --rate)")
 ]

@@ -144,6 +144,7 @@ class SendOptions:
     progress: bool = True
     location_id: str = ""  # where contacts and conversations are looked up; '' when not given
     create_contacts: bool = False
+    lookup: str = "auto"  # resolving numbers: each (two lookups), list (the location), auto
     settle: bool = True  # read uncertain calls back before sending (--no-settle: not)
     token_name: str = "GHL_TOKEN"  # where the token came from, for the message when refused
     recordings: RecordingOptions = RecordingOptions()

@@ -33,7 +33,8 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class Resolution:
     """`outcome`: found, created (the contact or its conversation was created), would-create
-    (a pre-flight that creates nothing), unmatched, error, or stopped (the run stopped)."""
+    (a pre-flight that creates nothing), unmatched, ambiguous (several contacts have the
+    number: `error` names them), error, or stopped (the run stopped)."""
 
     outcome: str
     contact_id: str = ""
@@ -58,6 +59,18 @@ class IdCheck:
 
 
 DROPPED: Final = "dropped"  # a journal's number whose conversation the API said is gone
+
+
+class Shared(Exception):
+    """Several contacts have the number (a listing shows them all): never guessed between."""
+
+    def __init__(self, number: str, contact_ids: list[str]) -> None:
+        named = " and ".join(contact_ids)
+        super().__init__(
+            f"{len(contact_ids)} contacts share the number {number} ({named}): not guessed;"
+            " merge them in HighLevel or give the row its contact_id"
+        )
+        self.error = str(self)
 
 
 class _Stopped(Exception):
@@ -141,7 +154,7 @@ class Resolver:
                 contact_id = remembered.contact_id  # found before; its conversation was not
                 self.reused += 1
             if not contact_id:
-                contact_id = await self._find_contact(number)
+                contact_id = await self._contact_for(number)
                 if contact_id:
                     self._remember(key, Number(contact_id, "", "contact"))
             if not contact_id:
@@ -151,7 +164,7 @@ class Resolver:
                     return Resolution("would-create")
                 contact_id, outcome = await self._upsert_contact(number, name), "created"
                 self._remember(key, Number(contact_id, "", "contact"))
-            conversation = await self._find_conversation(contact_id)
+            conversation = await self._conversation_for(contact_id)
             if not conversation:
                 if self._create_nothing:
                     return Resolution("would-create", contact_id)
@@ -161,6 +174,9 @@ class Resolver:
             return Resolution("stopped", contact_id, error=f"not sent: {self._session.stop.reason}")
         except _Failed as failed:
             return Resolution("error", contact_id, "", failed.error, failed.http_status)
+        except Shared as shared:  # remembered without a contact: a re-run looks again
+            self._remember(key, Number("", "", "ambiguous", shared.error))
+            return Resolution("ambiguous", error=shared.error)
         self._remember(key, Number(contact_id, conversation, outcome))
         return Resolution(outcome, contact_id, conversation)
 
@@ -274,6 +290,15 @@ class Resolver:
                 f"the API refused the location {self._location} ({name}: {result.error});"
                 " check --location-id"
             )
+
+    async def _contact_for(self, number: str) -> str:
+        """The number's contact ('' when none): one lookup here; a listing's index in
+        `importer.api.listing.ListedResolver`, which raises `Shared` for a shared number."""
+        return await self._find_contact(number)
+
+    async def _conversation_for(self, contact_id: str) -> str:
+        """The contact's conversation ('' when none): one search here; the index there."""
+        return await self._find_conversation(contact_id)
 
     async def _find_contact(self, number: str) -> str:
         result = await self._call(

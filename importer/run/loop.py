@@ -34,6 +34,7 @@ from importer.read.load import PANDAS_LOCK, Source, open_source
 from importer.read.reading import summary
 from importer.read.validate import CheckedChunk, check_chunks
 from importer.run.indexing import index_chunk, limit_work
+from importer.run.lookup import Lookup, NumberPass, finish, plan_lookup
 from importer.run.recordings import RecordingCopier, Tally
 from importer.run.rows import RowResult, RowSender, Work
 from importer.run.start import (
@@ -75,6 +76,7 @@ class RunResult:
     plan: str = ""  # the reading plan's one line
     already: int = 0  # calls found in HighLevel by the index, never posted
     index_messages: int = 0  # call messages the index holds (-1: --no-index or no location)
+    lookup: Lookup | None = None  # how numbers were resolved (None: no location)
 
     @property
     def exit_code(self) -> int:
@@ -104,7 +106,8 @@ def import_file(
             raise
         now = now if now is not None else pd.Timestamp.now(tz="UTC")
         chunks = check_chunks(source, norm, now, load.chunk_size)
-        result = asyncio.run(_import(source, chunks, results, send, notify, journal))
+        numbers = NumberPass(lambda: check_chunks(source, norm, now, load.chunk_size), norm.region)
+        result = asyncio.run(_import(source, chunks, results, send, notify, journal, numbers))
         return replace(result, plan=summary(source, norm))
 
 
@@ -115,13 +118,16 @@ async def _import(
     send: SendOptions,
     notify: Callable[[str], None],
     journal: Journal,
+    numbers: NumberPass | None = None,
 ) -> RunResult:
     stop = Stop()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set, "interrupted")
     try:
-        return await import_chunks(source, chunks, results, send, stop, notify, journal=journal)
+        return await import_chunks(
+            source, chunks, results, send, stop, notify, journal=journal, numbers=numbers
+        )
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -138,12 +144,14 @@ async def import_chunks(
     bar: tqdm | None = None,  # type: ignore[type-arg,unused-ignore]
     ready: Callable[[], Awaitable[None]] | None = None,
     journal: Journal | None = None,
+    numbers: NumberPass | None = None,
 ) -> RunResult:
     """One location's import, as a coroutine: `run-plan` runs several on one event loop, with
     `in_flight` bounding their requests together, and `ready` awaited once its first chunk is
     checked (the plan starts sending when every location has one: checking a chunk holds the
     GIL, which would delay the others' first requests past their place in the window).
-    `journal`: opened (and checked) by the caller, else here; closed here."""
+    `journal`: opened (and checked) by the caller, else here; closed here. `numbers`: a pass
+    over the file to count its numbers, for the choice of `--lookup` (None: per number)."""
     started = time.monotonic()
     jpath = journal_path(results)
     journal = journal if journal is not None else open_journal(jpath, results, send)
@@ -158,11 +166,8 @@ async def import_chunks(
             dynamic_ncols=True,
         )
     session = new_session(send, stop, bar.write if not bar.disable else notify, in_flight)
-    resolver = (
-        Resolver(session, journal, send.location_id, create_contacts=send.create_contacts)
-        if send.location_id
-        else None
-    )
+    resolver: Resolver | None = None
+    lookup: Lookup | None = None
     settler = (
         None
         if send.dry_run or not send.settle
@@ -186,6 +191,17 @@ async def import_chunks(
                 _, found = await settler.settle(earlier)
                 state.settled.add(found)
                 notify(_settled_line(len(earlier), found, "from earlier runs"))
+        if send.location_id:
+            lookup = await plan_lookup(
+                send.lookup,
+                None if send.dry_run else numbers,
+                session,
+                journal,
+                send.location_id,
+                create_contacts=send.create_contacts,
+                notify=bar.write if not bar.disable else notify,
+            )
+            resolver = state.resolver = lookup.resolver
         chunk = await asyncio.to_thread(next, chunks, None)
         if ready is not None:
             await ready()
@@ -196,6 +212,8 @@ async def import_chunks(
                 writer.append(frame)
                 counts.add(frame["outcome"])
             chunk = await upcoming
+        if send.location_id:
+            finish(lookup, journal, send.location_id, stop.reason is not None)
     except BaseException:
         writer.abandon()
         raise
@@ -231,6 +249,7 @@ async def import_chunks(
         tally,
         already=state.found_there,
         index_messages=len(state.index.index) if state.index is not None else -1,
+        lookup=lookup,
     )
 
 

@@ -22,6 +22,7 @@ from importer.config import LoadOptions, NormaliseOptions, SendOptions
 from importer.paths import Named, check_files, csv_files, journal_files
 from importer.read.load import PANDAS_LOCK, Source, open_source
 from importer.read.validate import check_chunks
+from importer.run.lookup import Lookup, NumberPass, pending_numbers, plan_lookup
 from importer.run.recordings import RecordingCopier, Survey
 from importer.run.start import check_source, new_session, open_journal
 from importer.state.journal import Journal, RunLock, journal_path
@@ -53,6 +54,7 @@ class Preflight:
     daily: int = DEFAULT_DAILY
     stop_reason: str | None = None
     recordings: Survey | None = None
+    lookup: Lookup | None = None  # how the numbers were resolved, and what each way costs
 
     @property
     def requests(self) -> int:
@@ -71,7 +73,8 @@ class Preflight:
     def exit_code(self) -> int:
         if self.stop_reason is not None:
             return 3
-        return 1 if self.numbers["unmatched"] or self.numbers["error"] else 0
+        attention = ("unmatched", "ambiguous", "error")
+        return 1 if any(self.numbers[o] for o in attention) else 0
 
 
 def resolve_file(
@@ -135,13 +138,18 @@ async def _resolve(
             keys.setdefault(key, []).append(call.name)
     stop = Stop()
     session = new_session(send, stop, notify)
-    resolver = Resolver(
+    plain = [number for number, contact in keys if not contact]
+    result.lookup = await plan_lookup(
+        send.lookup,
+        NumberPass(lambda: iter(()), norm.region),
         session,
         journal,
         send.location_id,
         create_contacts=send.create_contacts,
         create_nothing=not send.create_contacts,
+        counted=pending_numbers(plain, journal, send.location_id),
     )
+    resolver: Resolver = result.lookup.resolver
     found: dict[tuple[str, str], Resolution] = {}
     queue = iter(keys.items())
 
@@ -178,7 +186,7 @@ async def _resolve(
         result.numbers[outcome] += 1
         result.rows[outcome] += count
         result.left += _LEFT.get(outcome, 0)
-        if outcome == "unmatched":
+        if outcome in ("unmatched", "ambiguous"):
             result.calls -= count
     writer.append(pd.DataFrame(lines, columns=list(NUMBER_COLUMNS)))
     writer.close()

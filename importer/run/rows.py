@@ -87,8 +87,8 @@ class RowSender:
                 found = await self.resolver.conversation(draft.customer, contact, draft.name)
                 if found.outcome == "stopped":
                     return self._not_sent(fp, attempts, found.error)
-                if found.outcome == "unmatched":
-                    return self._finish(fp, RowResult("unmatched", error=found.error))
+                if found.outcome in ("unmatched", "ambiguous"):  # never posted; looked at again
+                    return self._finish(fp, RowResult(found.outcome, error=found.error))
                 if not found.usable:
                     return self._finish(
                         fp, RowResult("failed", http_status=found.http_status, error=found.error)

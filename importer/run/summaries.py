@@ -55,6 +55,7 @@ def run_summary(result: RunResult) -> str:
             f"  already in HighLevel: {result.already} calls, not posted again (the index holds"
             f" {result.index_messages} of the location's call messages)"
         )
+    lines.extend(_lookup_lines(result))
     if result.journal_note:
         lines.append(result.journal_note)
     summary = read_results_summary(result.results)
@@ -71,6 +72,11 @@ def run_summary(result: RunResult) -> str:
             "next: create the unmatched numbers' contacts in HighLevel (or re-run with"
             " --create-contacts); a re-run looks their numbers up again"
         )
+    if counts["ambiguous"]:
+        lines.append(
+            "ambiguous rows' numbers belong to several contacts (the results name them): merge"
+            " the contacts in HighLevel, or give the rows a contact_id; a re-run looks again"
+        )
     if counts["uncertain"]:
         lines.append(
             "uncertain rows may already be in HighLevel and could not be read back: re-run to"
@@ -81,9 +87,24 @@ def run_summary(result: RunResult) -> str:
     return "\n".join(lines)
 
 
+def _lookup_lines(result: RunResult) -> list[str]:
+    """How numbers were resolved, and what the run cost per call it posted."""
+    lines = []
+    lookup = result.lookup
+    if lookup is not None and lookup.choice is not None:
+        lines.append(f"  lookup: {lookup.choice.line()}")
+    posted = result.by_endpoint.get("outbound call", 0) + result.by_endpoint.get("inbound call", 0)
+    if posted:
+        lines.append(
+            f"  {result.requests / posted:.3f} requests per call ({result.requests:,} requests,"
+            f" {posted:,} calls posted)"
+        )
+    return lines
+
+
 def preflight_summary(result: Preflight) -> str:
     lines = [f"{result.source.path}: {sum(result.numbers.values())} distinct customer numbers"]
-    for outcome in ("found", "created", "would-create", "unmatched", "error"):
+    for outcome in ("found", "created", "would-create", "unmatched", "ambiguous", "error"):
         if result.numbers[outcome]:
             lines.append(
                 f"  {outcome:<13} {result.numbers[outcome]:>7} numbers"
@@ -97,6 +118,9 @@ def preflight_summary(result: Preflight) -> str:
     )
     if result.journal_note:
         lines.append(result.journal_note)
+    lookup = result.lookup
+    if lookup is not None and lookup.choice is not None:
+        lines.append(f"plan: {lookup.choice.line()}")
     lines.append(
         f"the import will take {result.requests:,} requests ({result.calls:,} calls +"
         f" {result.left:,} lookups left"
@@ -114,6 +138,12 @@ def preflight_summary(result: Preflight) -> str:
         lines.append(
             f"{result.rows['unmatched']} rows have no contact: they will be `unmatched`, or give"
             " --create-contacts to create the contacts"
+        )
+    if result.numbers["ambiguous"]:
+        lines.append(
+            f"{result.numbers['ambiguous']} numbers ({result.rows['ambiguous']} rows) belong to"
+            " several contacts: those rows will be `ambiguous`, not posted (the numbers file"
+            " names the contacts)"
         )
     if result.stop_reason:
         lines.append(f"stopped early: {result.stop_reason}")

@@ -56,6 +56,17 @@ CREATE TABLE IF NOT EXISTS recordings (
     file_id TEXT NOT NULL DEFAULT ''
 );
 """
+# A location's listing (importer.api.listing): its pages as kept, so a run killed while listing
+# goes on from the next page, and a resumed run does not list again. Dropped when a run ends.
+_LISTING_SCHEMA = """
+CREATE TABLE IF NOT EXISTS listing_pages (
+    location TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    page INTEGER NOT NULL,
+    rows TEXT NOT NULL,
+    PRIMARY KEY (location, kind, page)
+);
+"""
 # Added since the first journals; a journal written before gets them (empty) when opened.
 _ADDED_COLUMNS = {
     "body": "TEXT NOT NULL DEFAULT ''",  # the JSON last sent: what settling looks for
@@ -245,6 +256,7 @@ class Journal:
         if "alt_id" not in have:
             self._db.execute(_ALT_ID_FROM_BODY)
         self._db.executescript(_INDEXES)
+        self._db.executescript(_LISTING_SCHEMA)
         self.run = (int(row[0]) if row else 0) + (1 if new_run else 0)
         if new_run:
             self._db.execute(
@@ -583,6 +595,44 @@ class Journal:
             " outcome, error) VALUES(?,?,?,?,?,?)",
             (location, number, found.contact_id, found.conversation_id, found.outcome, found.error),
         )
+
+    # The lookup way and the listing ----------------------------------------------------------
+
+    def lookup_choice(self, location: str) -> str:
+        """The way this journal's run resolves numbers in `location` (JSON), '' when none."""
+        row = self._db.execute(
+            "SELECT value FROM meta WHERE key=?", (f"lookup:{location}",)
+        ).fetchone()
+        return str(row[0]) if row else ""
+
+    def keep_lookup_choice(self, location: str, choice: str) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", (f"lookup:{location}", choice)
+        )
+
+    def listing_pages(self, location: str, kind: str) -> list[str]:
+        """A listing's pages kept so far, in order (each its rows as JSON)."""
+        return [
+            str(row[0])
+            for row in self._db.execute(
+                "SELECT rows FROM listing_pages WHERE location=? AND kind=? ORDER BY page",
+                (location, kind),
+            )
+        ]
+
+    def keep_listing_page(self, location: str, kind: str, page: int, rows: str) -> None:
+        """Committed at once: a kill after it costs that page no request again."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO listing_pages(location, kind, page, rows) VALUES(?,?,?,?)",
+            (location, kind, page, rows),
+        )
+
+    def drop_listing(self, location: str) -> None:
+        """The run that chose (and listed) ended: the next one chooses and looks afresh."""
+        self._db.execute("BEGIN")
+        self._db.execute("DELETE FROM listing_pages WHERE location=?", (location,))
+        self._db.execute("DELETE FROM meta WHERE key=?", (f"lookup:{location}",))
+        self._db.execute("COMMIT")
 
     # Recordings ----------------------------------------------------------------------------
 

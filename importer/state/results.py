@@ -41,10 +41,11 @@ OUTCOMES: Final = (
     "uncertain",
     "pending",
     "unmatched",
+    "ambiguous",  # several contacts share the customer's number: never posted, never guessed
     "skipped",
 )
 # Outcomes that leave work for a person (exit code 1); `skipped` and `duplicate` do not.
-NEEDS_ATTENTION: Final = ("invalid", "failed", "uncertain", "pending", "unmatched")
+NEEDS_ATTENTION: Final = ("invalid", "failed", "uncertain", "pending", "unmatched", "ambiguous")
 VALIDATION_COLUMNS: Final = ("row", "valid", "errors")
 # How settling marks a row in the error column (importer.api.settle); the report counts them.
 SETTLED_FOUND: Final = "settled: found in its conversation"
@@ -101,7 +102,7 @@ def check_csv_output(path: Path, option: str, inputs: list[Path]) -> None:
 
 # Outcomes that only an answer of the API (or a lookup) gives a row: a results file holding
 # any is the record of a real run, which nothing may overwrite with less.
-SENT: Final = ("created", "uncertain", "failed", "unmatched")
+SENT: Final = ("created", "uncertain", "failed", "unmatched", "ambiguous")
 _COUNT_CHUNK = 500_000
 
 
