@@ -27,6 +27,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.data import write_export
+from bench.listing_data import write_location
 from importer.sandbox.process import running
 from importer.sandbox.process import start as start_sandbox
 from importer.sandbox.process import stop as stop_sandbox
@@ -258,7 +259,10 @@ def bench_resolving(tmp: Path, calls: int, numbers: int) -> list[str]:
     data = write_export(
         tmp / "r.csv", calls, numbers, seed=5, conversation_ids=False, contacts=contacts
     )
-    options = ("--location-id", "loc-sandbox", "--rate", "100000000/1s", "--concurrency", "8")
+    options = (
+        "--location-id", "loc-sandbox", "--rate", "100000000/1s", "--concurrency", "8",
+        "--lookup", "each",  # today's way: its floor (the listing has its own section)
+    )  # fmt: skip
     with sandbox(
         "--burst", "100000000", "--daily", "100000000", "--contacts", str(contacts)
     ) as url:
@@ -288,6 +292,48 @@ def bench_resolving(tmp: Path, calls: int, numbers: int) -> list[str]:
         f"  lookups on a re-run: {lookups_again}   (target 0); calls re-posted:"
         f" {second['accepted'] - posted}",
     ]
+
+
+def bench_listing(tmp: Path, calls: int, numbers: int, locations: tuple[int, ...]) -> list[str]:
+    """Requests per call, numbers resolved each way and as `auto` chooses, in locations of
+    several sizes (four conversations for five contacts): a fresh sandbox per run, the same
+    export (no conversation IDs), beside today's floor (calls + 2 lookups a number)."""
+    lines = [
+        f"listing, {calls:,} calls over {numbers:,} numbers, no conversation IDs (today's floor"
+        f" {(calls + 2 * numbers) / calls:.2f} requests a call)",
+        "  contacts  conversations    each    list    auto  chosen  requests (auto)  created",
+    ]
+    for contacts in locations:
+        conversations = contacts * 4 // 5
+        where = write_location(tmp / f"l{contacts}", contacts, conversations, numbers, calls)
+        ratios: dict[str, float] = {}
+        chosen, spent, created = "", 0, 0
+        for way in ("each", "list", "auto"):
+            with sandbox(
+                "--burst", "100000000", "--daily", "100000000", "--contacts", str(where.seed)
+            ) as url:
+                done = subprocess.run(
+                    run_command(
+                        where.calls, tmp / f"l{contacts}-{way}.csv", url, "--location-id",
+                        "loc-sandbox", "--timezone", "UTC", "--rate", "100000000/1s",
+                        "--concurrency", "8", "--lookup", way,
+                    ),
+                    env=ENV, capture_output=True, text=True, check=False,
+                )  # fmt: skip
+                stats = httpx.get(f"{url}/sandbox/stats").json()
+            spent = sum(stats["requests"].values())
+            ratios[way] = spent / max(stats["accepted"], 1)
+            created = sum(stats["conversations_created"].values())
+            if way == "auto":
+                listed = "listing the location" in done.stdout
+                chosen = "list" if listed else "each"
+        lines.append(
+            f"  {contacts:>8,}  {conversations:>13,}  {ratios['each']:>6.3f}"
+            f"  {ratios['list']:>6.3f}  {ratios['auto']:>6.3f}  {chosen:>6}  {spent:>15,}"
+            f"  {created:>7,}"
+        )
+    lines.append("  (target: 1.01 requests a call or less for 5,000 contacts, as chosen)")
+    return lines
 
 
 def bench_settling(tmp: Path, calls: int) -> list[str]:
@@ -623,6 +669,7 @@ def main() -> None:
             "sending",
             "pacing",
             "resolving",
+            "listing",
             "settling",
             "locations",
             "recordings",
@@ -647,6 +694,14 @@ def main() -> None:
         if args.only in (None, "resolving"):
             sections.append(
                 bench_resolving(tmp, *((2_000, 400) if args.quick else (10_000, 2_000)))
+            )
+        if args.only in (None, "listing"):
+            sections.append(
+                bench_listing(
+                    tmp,
+                    *((2_000, 400) if args.quick else (10_000, 2_000)),
+                    (5_000, 50_000) if args.quick else (5_000, 50_000, 200_000),
+                )
             )
         if args.only in (None, "settling"):
             sections.append(bench_settling(tmp, 400 if args.quick else 2_000))

@@ -81,6 +81,12 @@ class Choice:
     given: str = ""
 
     @property
+    def quiet(self) -> bool:
+        """Today's way, taken without asking anything (a file of few numbers): not worth a
+        line of its own in a run's output (the pre-flight still shows it)."""
+        return self.sizes is None and not self.given and self.way == "each"
+
+    @property
     def lookups(self) -> int:
         return PER_NUMBER * max(self.numbers, 0)
 

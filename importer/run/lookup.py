@@ -130,9 +130,9 @@ async def plan_lookup(
             if way == "auto" and shared and sizes is not None and choice.way == "each":
                 choice = Choice("list", choice.numbers, sizes, "")  # only a listing can tell
             journal.keep_lookup_choice(location, choice.dumps())
-        notify(
-            f"lookup: {choice.line()}" + (" (kept from the run before)" if kept == choice else "")
-        )
+        again = " (kept from the run before)" if kept == choice else ""
+        if not choice.quiet:
+            notify(f"lookup: {choice.line()}{again}")
         if choice.way == "each":
             return each(choice, lister.pages, kept == choice)
         index = await lister.index(numbers.region)

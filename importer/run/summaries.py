@@ -91,7 +91,7 @@ def _lookup_lines(result: RunResult) -> list[str]:
     """How numbers were resolved, and what the run cost per call it posted."""
     lines = []
     lookup = result.lookup
-    if lookup is not None and lookup.choice is not None:
+    if lookup is not None and lookup.choice is not None and not lookup.choice.quiet:
         lines.append(f"  lookup: {lookup.choice.line()}")
     posted = result.by_endpoint.get("outbound call", 0) + result.by_endpoint.get("inbound call", 0)
     if posted:
