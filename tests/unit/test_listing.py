@@ -18,6 +18,7 @@ from importer.api.listing import (
     build_index,
     choose,
 )
+from importer.state.journal import Journal
 
 
 def test_a_listing_costs_its_pages_and_the_two_size_requests() -> None:
@@ -147,3 +148,18 @@ def test_an_answer_the_notes_do_not_describe_fails_the_listing() -> None:
     assert _contacts_of({"contacts": [{"id": "ct", "phone": " ", "additionalPhones": None}]}) == [
         ["ct", []]
     ]
+
+
+def test_the_journal_keeps_a_choice_and_pages_until_the_run_ends() -> None:
+    journal = Journal(":memory:")
+    choice = choose(2_000, Sizes(5_000, 4_000))
+    journal.keep_lookup_choice("loc", choice.dumps())
+    journal.keep_listing_page("loc", "contacts", 2, '{"rows": [2]}')
+    journal.keep_listing_page("loc", "contacts", 1, '{"rows": [1]}')
+    journal.keep_listing_page("other", "contacts", 1, '{"rows": [9]}')
+    assert Choice.loads(journal.lookup_choice("loc")) == choice
+    assert journal.listing_pages("loc", "contacts") == ['{"rows": [1]}', '{"rows": [2]}']
+    assert journal.listing_pages("loc", "conversations") == []
+    journal.drop_listing("loc")
+    assert journal.lookup_choice("loc") == "" and journal.listing_pages("loc", "contacts") == []
+    assert journal.listing_pages("other", "contacts") == ['{"rows": [9]}']
