@@ -41,12 +41,20 @@ def _spelled(number: str, i: int) -> str:
 
 
 def write_location(
-    directory: Path, contacts: int, conversations: int, numbers: int, calls: int, seed: int = 7
+    directory: Path,
+    contacts: int,
+    conversations: int,
+    numbers: int,
+    calls: int,
+    seed: int = 7,
+    *,
+    with_conversations: bool = False,
 ) -> Location:
     """`contacts` contacts (`ct` + its index), the first `conversations` with a conversation
     (`cv` + its index); every tenth has an additional phone; `calls` calls spread over
     `numbers` of the contacts picked at random (a contact's additional number where it has
-    one, every other time), one date each."""
+    one, every other time), one date each. `with_conversations`: only contacts that have a
+    conversation are called (as today's floor of 1.40 a call assumes: no creates)."""
     directory.mkdir(parents=True, exist_ok=True)
     where = Location(directory / "location.contacts.csv", directory / "calls.csv")
     with where.seed.open("w", encoding="utf-8") as out:
@@ -56,7 +64,8 @@ def write_location(
             extra = _spelled(_extra(i), i) if i % 10 == 3 else ""
             phone = _spelled(_primary(i), i)
             out.write(f"{phone},Contact {i},{conversation},ct{i:06d},{extra}\n")
-    chosen = sorted(random.Random(seed).sample(range(contacts), min(numbers, contacts)))
+    among = range(conversations if with_conversations else contacts)
+    chosen = sorted(random.Random(seed).sample(among, min(numbers, len(among))))
     own: list[str] = []
     for k, i in enumerate(chosen):
         only_extra = i % 10 == 3 and k % 2 == 0
