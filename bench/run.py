@@ -318,7 +318,7 @@ def bench_listing(tmp: Path, calls: int, numbers: int, locations: tuple[int, ...
                 done = subprocess.run(
                     run_command(
                         where.calls, tmp / f"l{contacts}-{way}.csv", url, "--location-id",
-                        "loc-sandbox", "--timezone", "UTC", "--rate", "100000000/1s",
+                        "loc-sandbox", "--rate", "100000000/1s",
                         "--concurrency", "8", "--lookup", way,
                     ),
                     env=ENV, capture_output=True, text=True, check=False,
