@@ -78,6 +78,10 @@ for csv in sample_data/*.csv; do
   fi
   # shellcheck disable=SC2046
   $CLI run "$csv" --results "$results" --base-url "$URL" --no-progress $(options "$name") || true
+  if [ "$name" = dialer_call_log ]; then
+    echo "-- verify: every created call read back from HighLevel's side"
+    $CLI verify "$results" --base-url "$URL" || true
+  fi
   $CLI report "$results" --html "out/$name.html" >/dev/null
 done
 echo
