@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from importer.api.client import Answer, LeadConnectorClient, Request, Verdict
+from importer.api.inflight import InFlight
 from importer.api.limiter import RateLimiter
 
 MAX_RATE_LIMITED = 50  # 429s in a row for one request before it is given up as `failed`
@@ -78,7 +79,9 @@ def backoff(tries: int, base: float = 0.5, cap: float = 30.0) -> float:
 
 
 class ApiSession:
-    """A location's client, limiter and stop; `in_flight` bounds requests across locations."""
+    """A location's client, limiter and stop; `gate` sizes the location's requests in flight
+    by their round trip (`importer.api.inflight`), `in_flight` bounds requests across
+    locations."""
 
     def __init__(
         self,
@@ -91,6 +94,7 @@ class ApiSession:
         notify: Callable[[str], None],
         in_flight: asyncio.Semaphore | None = None,
         token_name: str = "GHL_TOKEN",
+        gate: InFlight | None = None,
     ) -> None:
         self.client = client
         self.token_name = token_name
@@ -100,6 +104,7 @@ class ApiSession:
         self.wait_daily = wait_daily
         self.notify = notify
         self.in_flight = in_flight
+        self.gate = gate
         self.requests = 0
         self.answers: dict[str, int] = {}  # endpoint name -> requests sent, for the summary
         self.daily_limit: int | None = None  # as the last answer's headers said
@@ -120,26 +125,41 @@ class ApiSession:
         while True:
             if self.stop.is_set() or self.client is None:
                 return Result(None, answer, attempts, f"not sent: {self.stop.reason}")
-            slot = self.limiter.try_take()
-            if slot is None:
-                acquiring = asyncio.ensure_future(self.limiter.acquire())
-                if not await self.stop.race(acquiring):
-                    return Result(None, answer, attempts, f"not sent: {self.stop.reason}")
-                slot = acquiring.result()
-            if before_send is not None:
-                before_send()
-            attempts += 1
-            self.requests += 1
-            name = req.endpoint.name
-            self.answers[name] = self.answers.get(name, 0) + 1
-            if self.in_flight is not None:
-                async with self.in_flight:
-                    # Counted from when it leaves: a wait for a place among all locations'
-                    # requests, or the journal's commit on a busy loop, is not the API's.
-                    self.limiter.restamp(slot)
+            gate = self.gate
+            # A place among the location's requests first, then one in the window: a request
+            # never holds a slot of the window while it waits for a place.
+            if gate is not None and not gate.try_enter() and not await self.stop.race(gate.enter()):
+                return Result(None, answer, attempts, f"not sent: {self.stop.reason}")
+            entered = gate.now() if gate is not None else 0.0
+            sent: float | None = None
+            try:
+                slot = self.limiter.try_take()
+                if slot is None:
+                    acquiring = asyncio.ensure_future(self.limiter.acquire())
+                    if not await self.stop.race(acquiring):
+                        return Result(None, answer, attempts, f"not sent: {self.stop.reason}")
+                    slot = acquiring.result()
+                if before_send is not None:
+                    before_send()
+                attempts += 1
+                self.requests += 1
+                name = req.endpoint.name
+                self.answers[name] = self.answers.get(name, 0) + 1
+                leaving = gate.now() if gate is not None else 0.0
+                if self.in_flight is not None:
+                    async with self.in_flight:
+                        # Counted from when it leaves: a wait for a place among all locations'
+                        # requests, or the journal's commit on a busy loop, is not the API's.
+                        self.limiter.restamp(slot)
+                        leaving = gate.now() if gate is not None else 0.0
+                        answer = await self.client.send(req)
+                else:
                     answer = await self.client.send(req)
-            else:
-                answer = await self.client.send(req)
+                if _worked_on(answer):
+                    sent = leaving
+            finally:
+                if gate is not None:
+                    gate.leave(entered, sent)
             self.limiter.settle(slot)
             self.limiter.observe(answer.limits)
             self.daily_limit = answer.limits.daily_limit or self.daily_limit
@@ -188,3 +208,13 @@ class ApiSession:
         else:
             when = f"{reset:%Y-%m-%d %H:%M} UTC"
             self.stop.set(f"the daily limit is reached; re-run after it resets (expected {when})")
+
+
+def _worked_on(answer: Answer) -> bool:
+    """An answer the server worked on tells the round trip of a request; a 429, a 503, a
+    refused connection or a lost answer does not (see `importer.api.inflight`)."""
+    return answer.http_status is not None and answer.verdict in (
+        Verdict.CREATED,
+        Verdict.FAILED,
+        Verdict.UNCERTAIN,
+    )

@@ -77,6 +77,7 @@ class RunResult:
     already: int = 0  # calls found in HighLevel by the index, never posted
     index_messages: int = 0  # call messages the index holds (-1: --no-index or no location)
     lookup: Lookup | None = None  # how numbers were resolved (None: no location)
+    in_flight: str = ""  # what the requests in flight settled on (importer.api.inflight)
 
     @property
     def exit_code(self) -> int:
@@ -250,6 +251,7 @@ async def import_chunks(
         already=state.found_there,
         index_messages=len(state.index.index) if state.index is not None else -1,
         lookup=lookup,
+        in_flight=session.gate.describe() if session.gate is not None else "",
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from importer.api.client import LeadConnectorClient
+from importer.api.inflight import InFlight
 from importer.api.limiter import RateLimiter
 from importer.api.session import ApiSession, Stop
 from importer.config import NormaliseOptions, SendOptions
@@ -129,13 +130,17 @@ def new_session(
             send.base_url, send.token, timeout_s=send.timeout_s, connections=send.concurrency
         )
     )
+    limiter = RateLimiter(send.rate)
+    # --concurrency caps the requests in flight; the round trip sizes them below it.
+    gate = InFlight(send.concurrency, lambda: limiter.rate.requests / limiter.rate.period_s)
     return ApiSession(
         client,
-        RateLimiter(send.rate),
+        limiter,
         stop,
         max_attempts=send.max_attempts,
         wait_daily=send.wait_daily,
         notify=notify,
         in_flight=in_flight,
         token_name=send.token_name,
+        gate=gate,
     )

@@ -33,6 +33,8 @@ def run_summary(result: RunResult) -> str:
     lines.append(
         f"  {result.requests} requests in {result.elapsed_s:.1f} s ({rate:.1f} requests/s)"
     )
+    if result.in_flight:
+        lines.append(f"  requests in flight: {result.in_flight}")
     lookups = {
         k: v
         for k, v in result.by_endpoint.items()

@@ -1,0 +1,178 @@
+"""How many requests a location keeps in flight: as many as the round trip needs, not the cap.
+
+Little's law: requests in flight = throughput x time each spends in flight. To keep the pace the
+limiter allows (or the most the server and this process can answer, when that is less), a run
+needs `pace x round trip` requests out, plus a small margin for the round trips' jitter: the
+API's 10 a second at 300 ms needs 3 + 1; loopback, answering in a millisecond, a handful. More
+than that only queues somewhere (in the limiter, the server, or this process's event loop) and
+costs: httpcore's pool scans every connection for each request it places, so 64 connections
+on loopback spent half a core on the scan alone. `--concurrency` is the cap, never the target.
+
+The rule, evaluated once a round (as many answers as the limit, at least `MIN_ROUND`):
+- the pace is what the round delivered, `mean requests out / mean time each held its place`
+  (Little again, so a pause with nothing to send does not read as a slow server), never more
+  than the limiter's rate;
+- the round trip is the smallest of the recent ones (send to answer, without the wait for the
+  limiter): the path's own, without any queue of ours;
+- limit = ceil(pace x round trip) + margin, within [1, cap]; only a round in which requests
+  waited for a place may move it (otherwise the limit did not bind, and the round says nothing
+  of what it should be).
+Only answers the server worked on count: a 429, a 503 or a refused connection says nothing of
+the round trip, so a burst of 429s cannot raise the limit (the limiter's pause after them even
+lowers the pace a round sees).
+
+The smallest round trip is remembered for `WINDOW_S`; older, it is measured afresh over one
+round at half the limit, which drains any queue our own requests built (otherwise a queue that
+never empties would read as a longer round trip, which would raise the limit, which would
+lengthen the queue), and a round trip that grew (a slower server) is then taken up. BBR measures
+the same two numbers the same way (Cardwell et al., "BBR: Congestion-Based Congestion Control",
+ACM Queue 14(5), 2016: bottleneck bandwidth x round-trip propagation time, ProbeRTT).
+
+Time comes from `clock`, so the rule is tested on a simulated clock, never the wall.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+
+MARGIN = 1  # requests beyond the round trip's need, for its jitter
+MIN_ROUND = 4  # answers in a round at the least, so one answer cannot swing the limit
+WINDOW_S = 10.0  # the smallest round trip is trusted this long, then measured afresh
+UNLIMITED = math.inf
+
+
+class InFlight:
+    """A gate with an adjustable number of places, and the rule that sizes it. `enter` before
+    a request (it waits for a place), `leave` after its answer (it gives the place on and
+    tells the rule what the round trip was)."""
+
+    def __init__(
+        self,
+        cap: int,
+        rate: Callable[[], float] = lambda: UNLIMITED,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        margin: int = MARGIN,
+        window_s: float = WINDOW_S,
+    ) -> None:
+        self.cap = max(1, cap)
+        self._rate = rate  # requests per second the limiter allows, as it says now
+        self._clock = clock
+        self._margin = max(0, margin)
+        self._window = window_s
+        self.limit = min(self.cap, 1 + self._margin)  # grows as answers show it should
+        self.peak = self.limit  # the most places there ever were (connections opened)
+        self.in_use = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self.rtt_min = UNLIMITED  # seconds; UNLIMITED until the first answer
+        self._rtt_at = 0.0  # when `rtt_min` was last seen
+        self._probe: int | None = None  # the limit to go back to after a round at half
+        self._probe_min = UNLIMITED
+        self._round_started: float | None = None
+        self._round_answers = 0
+        self._round_in_use = 0  # the sum of `in_use` at each answer
+        self._round_held = 0.0  # the sum of the seconds each answer held its place
+        self._round_waited = False  # did a request wait for a place during the round
+        self.answers_at: Counter[int] = Counter()  # limit -> answers that came under it
+
+    def now(self) -> float:
+        return self._clock()
+
+    def try_enter(self) -> bool:
+        """A place now, if one is free and nobody waits for one; False otherwise."""
+        if self._round_started is None:
+            self._round_started = self._clock()
+        if self.in_use < self.limit and not self._waiters:
+            self.in_use += 1
+            return True
+        self._round_waited = True
+        return False
+
+    async def enter(self) -> None:
+        """Wait for a place; served in arrival order. Cancelled, it takes none."""
+        if self.try_enter():
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release()  # handed a place as it was cancelled: pass it on
+            else:
+                self._waiters.remove(waiter)
+            raise
+
+    def leave(self, entered: float, sent: float | None = None) -> None:
+        """The request that took its place at `entered` (this gate's clock) is done. `sent`:
+        when it left, given only when the server worked on it (its answer is a created or
+        refused call, a lookup's result, a 5xx): then its round trip feeds the rule."""
+        now = self._clock()
+        if sent is not None:
+            self._answer(now, now - entered, now - sent)
+        self._release()
+
+    def _release(self) -> None:
+        self.in_use -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.in_use < self.limit:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.in_use += 1
+                waiter.set_result(None)
+
+    def _answer(self, now: float, held: float, rtt: float) -> None:
+        if self._probe is not None:
+            self._probe_min = min(self._probe_min, rtt)
+        elif rtt <= self.rtt_min:
+            self.rtt_min, self._rtt_at = rtt, now
+        self.answers_at[self.limit] += 1
+        self._round_answers += 1
+        self._round_in_use += self.in_use
+        self._round_held += held
+        if self._round_answers >= max(self.limit, MIN_ROUND):
+            self._end_round(now)
+
+    def _end_round(self, now: float) -> None:
+        if self._probe is not None:  # the round at half the limit: its round trip is the path's
+            self.rtt_min, self._rtt_at = self._probe_min, now
+            self.limit, self._probe = self._probe, None
+        elif now - self._rtt_at > self._window:
+            self._probe, self._probe_min = self.limit, UNLIMITED
+            self.limit = max(1, self.limit // 2)
+        elif self._round_waited and self._round_held > 0:
+            pace = min(self._round_in_use / self._round_held, self._rate())
+            self.limit = sizing(pace, self.rtt_min, self._margin, self.cap)
+        self.peak = max(self.peak, self.limit)
+        self._round_started = now
+        self._round_answers = self._round_in_use = 0
+        self._round_held = 0.0
+        self._round_waited = bool(self._waiters)
+        self._wake()
+
+    @property
+    def settled(self) -> int | None:
+        """The limit most answers came under (None before any): what the run settled on."""
+        return self.answers_at.most_common(1)[0][0] if self.answers_at else None
+
+    def describe(self) -> str:
+        """One line for the run's summary: `4 (at most 64; round trip 310 ms)`."""
+        if self.settled is None:
+            return ""
+        rtt = f"; round trip {self.rtt_min * 1000:.3g} ms" if math.isfinite(self.rtt_min) else ""
+        return f"{self.settled} (at most {self.cap}, {self.peak} at the peak{rtt})"
+
+
+def sizing(pace: float, rtt: float, margin: int, cap: int) -> int:
+    """Little's law: `pace` requests a second, each `rtt` seconds out, need pace x rtt places,
+    and `margin` more; within [1, cap]."""
+    if not math.isfinite(pace * rtt):
+        return cap
+    need = math.ceil(pace * rtt - 1e-9)  # 10/s x 0.3 s is 3, not 4 for a rounding error
+    return max(1, min(cap, need + margin))
