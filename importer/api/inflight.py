@@ -39,8 +39,9 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 
-MARGIN = 1  # requests beyond the round trip's need, for its jitter
+MARGIN = 1  # requests beyond the round trip's need, for its jitter; at least 1 (see `_margin`)
 MIN_ROUND = 4  # answers in a round at the least, so one answer cannot swing the limit
+QUEUED = 1.25  # a round whose requests held their places this much longer than the round trip
 WINDOW_S = 10.0  # the smallest round trip is trusted this long, then measured afresh
 UNLIMITED = math.inf
 
@@ -62,7 +63,7 @@ class InFlight:
         self.cap = max(1, cap)
         self._rate = rate  # requests per second the limiter allows, as it says now
         self._clock = clock
-        self._margin = max(0, margin)
+        self._margin = max(1, margin)  # at least 1: the margin is also how the limit grows
         self._window = window_s
         self.limit = min(self.cap, 1 + self._margin)  # grows as answers show it should
         self.peak = self.limit  # the most places there ever were (connections opened)
@@ -72,11 +73,15 @@ class InFlight:
         self._rtt_at = 0.0  # when `rtt_min` was last seen
         self._probe: int | None = None  # the limit to go back to after a round at half
         self._probe_min = UNLIMITED
+        self._probe_from = 0.0  # only requests that entered since count in that round
         self._round_started: float | None = None
         self._round_answers = 0
         self._round_in_use = 0  # the sum of `in_use` at each answer
         self._round_held = 0.0  # the sum of the seconds each answer held its place
         self._round_waited = False  # did a request wait for a place during the round
+        self._round_limit = self.limit  # the limit the round started with
+        self._restored = False  # the limit came back from a round at half
+        self._growing = True  # doubling while nothing queues, until the need is found
         self.answers_at: Counter[int] = Counter()  # limit -> answers that came under it
 
     def now(self) -> float:
@@ -113,7 +118,7 @@ class InFlight:
         refused call, a lookup's result, a 5xx): then its round trip feeds the rule."""
         now = self._clock()
         if sent is not None:
-            self._answer(now, now - entered, now - sent)
+            self._answer(now, entered, now - sent)
         self._release()
 
     def _release(self) -> None:
@@ -127,33 +132,53 @@ class InFlight:
                 self.in_use += 1
                 waiter.set_result(None)
 
-    def _answer(self, now: float, held: float, rtt: float) -> None:
+    def _answer(self, now: float, entered: float, rtt: float) -> None:
         if self._probe is not None:
+            if entered < self._probe_from:
+                return  # sent before the limit was halved: it may have queued behind others
             self._probe_min = min(self._probe_min, rtt)
         elif rtt <= self.rtt_min:
             self.rtt_min, self._rtt_at = rtt, now
         self.answers_at[self.limit] += 1
         self._round_answers += 1
         self._round_in_use += self.in_use
-        self._round_held += held
+        self._round_held += now - entered
         if self._round_answers >= max(self.limit, MIN_ROUND):
             self._end_round(now)
 
     def _end_round(self, now: float) -> None:
         if self._probe is not None:  # the round at half the limit: its round trip is the path's
+            if self._probe_min > QUEUED * self.rtt_min:
+                self._growing = True  # a longer way: find its need quickly again
             self.rtt_min, self._rtt_at = self._probe_min, now
             self.limit, self._probe = self._probe, None
+            self._restored = True
         elif now - self._rtt_at > self._window:
-            self._probe, self._probe_min = self.limit, UNLIMITED
+            self._probe, self._probe_min, self._probe_from = self.limit, UNLIMITED, now
             self.limit = max(1, self.limit // 2)
         elif self._round_waited and self._round_held > 0:
-            pace = min(self._round_in_use / self._round_held, self._rate())
+            restored, self._restored = self._restored, False
+            rate = self._rate()
+            pace = min(self._round_in_use / self._round_held, rate)
             self.limit = sizing(pace, self.rtt_min, self._margin, self.cap)
+            held = self._round_held / self._round_answers
+            if held > QUEUED * self.rtt_min or self.limit < self._round_limit:
+                self._growing = False  # the need is found: from now on the margin is the step
+            # Right after a round at half the limit, the answers are those of requests sent
+            # then: they queued nowhere, whatever the limit now does.
+            full = self._round_in_use >= self._round_answers * self._round_limit
+            if self._growing and full and not restored:
+                # Every place taken, nothing queued, and requests waited for a place: too few
+                # places for the pace. Double (up to what the rate needs) rather than add the
+                # margin once a round, which at a 2 s round trip would take a minute.
+                ceiling = sizing(rate, self.rtt_min, self._margin, self.cap)
+                self.limit = max(self.limit, min(2 * self._round_limit, ceiling))
         self.peak = max(self.peak, self.limit)
         self._round_started = now
         self._round_answers = self._round_in_use = 0
         self._round_held = 0.0
         self._round_waited = bool(self._waiters)
+        self._round_limit = self.limit
         self._wake()
 
     @property

@@ -1,0 +1,207 @@
+"""The requests in flight (`importer.api.inflight`): the gate, and the rule that sizes it, on a
+simulated clock. `simulate` plays a location's requests against a model of the path: a limiter
+that lets one request go every 1/rate s, a round trip, and a server that answers `capacity`
+requests a second, one after the other (a request finding it busy queues). Nothing waits on
+the wall clock."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import math
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from importer.api.inflight import MARGIN, WINDOW_S, InFlight, sizing
+
+
+@dataclass
+class Path:
+    """What the requests meet: `rate` (the limiter's), `rtt(t)` (the round trip of a request
+    sent at t, without queueing), `capacity` (answers a second the server gives at most) and
+    `refused(i)` (the i-th request is answered 429 at once, without the server's work)."""
+
+    rate: float = math.inf
+    rtt: Callable[[float], float] = lambda t: 0.3
+    capacity: float = math.inf
+    refused: Callable[[int], bool] = lambda i: False
+
+
+@dataclass
+class Run:
+    gate: InFlight
+    limits: list[int] = field(default_factory=list)  # the limit after each answer
+    times: list[float] = field(default_factory=list)  # when each answer came
+
+
+def simulate(path: Path, cap: int, seconds: float, margin: int = MARGIN) -> Run:
+    """Requests without end (a long file), each taking a place, then its turn in the limiter,
+    then its round trip (and the server's queue), then giving its place back."""
+    now = [0.0]
+    gate = InFlight(cap, lambda: path.rate, lambda: now[0], margin=margin)
+    run = Run(gate)
+    answers: list[tuple[float, int, float, float, bool]] = []
+    next_send = server_free = 0.0
+    sent_count = 0
+    while now[0] < seconds:
+        while gate.try_enter():
+            entered = now[0]
+            sent = max(entered, next_send)
+            if math.isfinite(path.rate):
+                next_send = sent + 1 / path.rate
+            refused = path.refused(sent_count)
+            rtt = path.rtt(sent)
+            if refused:
+                done = sent + 0.001
+            else:
+                service = 0.0 if math.isinf(path.capacity) else 1 / path.capacity
+                start = max(sent + rtt / 2, server_free)
+                server_free = start + service
+                done = start + service + rtt / 2
+            heapq.heappush(answers, (done, sent_count, entered, sent, refused))
+            sent_count += 1
+        done, _, entered, sent, refused = heapq.heappop(answers)
+        now[0] = done
+        gate.leave(entered, None if refused else sent)
+        run.limits.append(gate.limit)
+        run.times.append(done)
+    return run
+
+
+def after(run: Run, t: float) -> list[int]:
+    return [limit for limit, when in zip(run.limits, run.times, strict=True) if when >= t]
+
+
+def test_sizing_is_littles_law_plus_the_margin() -> None:
+    assert sizing(10, 0.3, 1, 64) == 4  # the API's 10 a second at 300 ms
+    assert sizing(2000, 0.001, 1, 64) == 3  # loopback
+    assert sizing(10, 0.3, 1, 2) == 2  # never past the cap
+    assert sizing(0.1, 0.01, 0, 64) == 1  # never under one
+    assert sizing(math.inf, 0.3, 1, 64) == 64  # no pace known: the cap
+
+
+def test_the_apis_pace_settles_at_four() -> None:
+    run = simulate(Path(rate=10, rtt=lambda t: 0.3), cap=12, seconds=60)
+    assert set(after(run, 5)) <= {2, 4}  # 4, and 2 for a round now and then (the fresh look)
+    assert run.gate.settled == 4
+    assert run.gate.peak <= 4
+
+
+def test_a_fast_server_needs_a_handful_not_the_cap() -> None:
+    """Loopback: 2,000 answers a second at 1 ms. Past ~3 in flight requests only queue."""
+    run = simulate(Path(rtt=lambda t: 0.001, capacity=2000), cap=64, seconds=20)
+    assert run.gate.settled is not None and run.gate.settled <= 4
+    assert max(after(run, 1)) <= 5  # 5 when a round's answers came bunched
+    # ... and keeps the server busy: the answers came at its capacity.
+    done = after(run, 0)
+    assert len(done) / 20 > 0.95 * 2000
+
+
+def test_it_reacts_to_a_slower_round_trip() -> None:
+    """300 ms, then 1 s from t=30: at 10 a second, 4 in flight, then 11."""
+    run = simulate(Path(rate=10, rtt=lambda t: 0.3 if t < 30 else 1.0), cap=64, seconds=90)
+    assert max(n for n, t in zip(run.limits, run.times, strict=True) if 10 < t < 30) == 4
+    late = after(run, 30 + 2 * WINDOW_S)
+    assert max(late) == 11
+    assert run.gate.limit in (5, 11)  # 11, or a fresh look at half of it
+
+
+def test_it_comes_back_down_when_the_round_trip_shortens() -> None:
+    run = simulate(Path(rate=10, rtt=lambda t: 1.0 if t < 30 else 0.3), cap=64, seconds=90)
+    assert max(after(run, 30 + 2 * WINDOW_S)) == 4
+
+
+def test_429s_do_not_raise_it() -> None:
+    """Every other request answered 429 at once: the limit is no higher than without them."""
+    plain = simulate(Path(rate=10, rtt=lambda t: 0.3), cap=64, seconds=60)
+    refused = simulate(
+        Path(rate=10, rtt=lambda t: 0.3, refused=lambda i: i % 2 == 0), cap=64, seconds=60
+    )
+    assert max(refused.limits) <= max(plain.limits)
+
+
+def test_only_429s_leave_it_where_it_was() -> None:
+    run = simulate(Path(rate=1000, rtt=lambda t: 0.3, refused=lambda i: True), cap=64, seconds=10)
+    assert set(run.limits) == {1 + MARGIN}
+    assert math.isinf(run.gate.rtt_min)
+
+
+@settings(max_examples=40)
+@given(
+    rate=st.sampled_from([1.0, 10.0, 100.0, math.inf]),
+    rtt=st.floats(0.0005, 2.0),
+    capacity=st.sampled_from([50.0, 500.0, 2000.0, math.inf]),
+    cap=st.integers(1, 128),
+    margin=st.integers(1, 3),
+)
+def test_it_stays_within_one_and_the_cap_and_converges(
+    rate: float, rtt: float, capacity: float, cap: int, margin: int
+) -> None:
+    """Whatever the path, the limit is within [1, cap] after every answer; and once settled
+    it is what Little's law says the path needs (pace x round trip + margin), or half of it
+    during a fresh look at the round trip."""
+    if math.isinf(rate) and math.isinf(capacity):
+        capacity = 5000.0  # something must bound the pace
+    pace = min(rate, capacity)
+    # The round trip the rule sees: the path's and one service time.
+    seen = rtt + (0 if math.isinf(capacity) else 1 / capacity)
+    need = sizing(pace, seen, margin, cap)
+    # Long enough to get there adding the margin once a round (a round trip) from half way,
+    # and to see 4,000 answers at the least.
+    seconds = max(30 + 3 * need * seen, 4000 / pace)
+    run = simulate(Path(rate=rate, rtt=lambda t: rtt, capacity=capacity), cap, seconds, margin)
+    assert all(1 <= limit <= cap for limit in run.limits)
+    settled = after(run, seconds / 2)
+    assert max(settled) <= need + margin  # one step of the margin past it, at the most
+    assert abs(Counter(settled).most_common(1)[0][0] - need) <= margin
+
+
+def test_a_place_is_given_in_arrival_order_and_never_leaks() -> None:
+    async def go() -> None:
+        gate = InFlight(cap=1, clock=lambda: 0.0, margin=0)
+        assert gate.limit == 1
+        assert gate.try_enter()
+        order: list[str] = []
+
+        async def wait(name: str) -> None:
+            await gate.enter()
+            order.append(name)
+
+        first = asyncio.ensure_future(wait("first"))
+        second = asyncio.ensure_future(wait("second"))
+        cancelled = asyncio.ensure_future(wait("cancelled"))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        await asyncio.sleep(0)
+        gate.leave(0.0)
+        await first
+        assert order == ["first"] and gate.in_use == 1
+        gate.leave(0.0)
+        await second
+        assert order == ["first", "second"]
+        gate.leave(0.0)
+        assert gate.in_use == 0
+        assert cancelled.cancelled()
+
+    asyncio.run(go())
+
+
+def test_a_waiter_cancelled_as_it_is_given_a_place_passes_it_on() -> None:
+    async def go() -> None:
+        gate = InFlight(cap=1, clock=lambda: 0.0, margin=0)
+        assert gate.try_enter()
+        first = asyncio.ensure_future(gate.enter())
+        second = asyncio.ensure_future(gate.enter())
+        await asyncio.sleep(0)
+        gate.leave(0.0)  # the place goes to `first` ...
+        first.cancel()  # ... which is cancelled before it runs: `second` gets it
+        await second
+        assert gate.in_use == 1
+        gate.leave(0.0)
+        assert gate.in_use == 0
+
+    asyncio.run(go())
