@@ -8,19 +8,30 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import itertools
 import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import httpx
+import respx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from importer.api.client import LeadConnectorClient, Verdict, request
 from importer.api.inflight import MARGIN, WINDOW_S, InFlight, sizing
+from importer.api.limiter import RateLimiter
+from importer.api.session import ApiSession, Result, Stop
+from importer.config import Rate, Secret
+
+URL = "https://api.test"
+PATH = "/conversations/messages/outbound"
+BODY = {"type": "Call", "conversationId": "c1", "conversationProviderId": "p1"}
 
 
 @dataclass
-class Path:
+class Network:
     """What the requests meet: `rate` (the limiter's), `rtt(t)` (the round trip of a request
     sent at t, without queueing), `capacity` (answers a second the server gives at most) and
     `refused(i)` (the i-th request is answered 429 at once, without the server's work)."""
@@ -38,7 +49,7 @@ class Run:
     times: list[float] = field(default_factory=list)  # when each answer came
 
 
-def simulate(path: Path, cap: int, seconds: float, margin: int = MARGIN) -> Run:
+def simulate(path: Network, cap: int, seconds: float, margin: int = MARGIN) -> Run:
     """Requests without end (a long file), each taking a place, then its turn in the limiter,
     then its round trip (and the server's queue), then giving its place back."""
     now = [0.0]
@@ -85,7 +96,7 @@ def test_sizing_is_littles_law_plus_the_margin() -> None:
 
 
 def test_the_apis_pace_settles_at_four() -> None:
-    run = simulate(Path(rate=10, rtt=lambda t: 0.3), cap=12, seconds=60)
+    run = simulate(Network(rate=10, rtt=lambda t: 0.3), cap=12, seconds=60)
     assert set(after(run, 5)) <= {2, 4}  # 4, and 2 for a round now and then (the fresh look)
     assert run.gate.settled == 4
     assert run.gate.peak <= 4
@@ -93,7 +104,7 @@ def test_the_apis_pace_settles_at_four() -> None:
 
 def test_a_fast_server_needs_a_handful_not_the_cap() -> None:
     """Loopback: 2,000 answers a second at 1 ms. Past ~3 in flight requests only queue."""
-    run = simulate(Path(rtt=lambda t: 0.001, capacity=2000), cap=64, seconds=20)
+    run = simulate(Network(rtt=lambda t: 0.001, capacity=2000), cap=64, seconds=20)
     assert run.gate.settled is not None and run.gate.settled <= 4
     assert max(after(run, 1)) <= 5  # 5 when a round's answers came bunched
     # ... and keeps the server busy: the answers came at its capacity.
@@ -103,7 +114,7 @@ def test_a_fast_server_needs_a_handful_not_the_cap() -> None:
 
 def test_it_reacts_to_a_slower_round_trip() -> None:
     """300 ms, then 1 s from t=30: at 10 a second, 4 in flight, then 11."""
-    run = simulate(Path(rate=10, rtt=lambda t: 0.3 if t < 30 else 1.0), cap=64, seconds=90)
+    run = simulate(Network(rate=10, rtt=lambda t: 0.3 if t < 30 else 1.0), cap=64, seconds=90)
     assert max(n for n, t in zip(run.limits, run.times, strict=True) if 10 < t < 30) == 4
     late = after(run, 30 + 2 * WINDOW_S)
     assert max(late) == 11
@@ -111,21 +122,22 @@ def test_it_reacts_to_a_slower_round_trip() -> None:
 
 
 def test_it_comes_back_down_when_the_round_trip_shortens() -> None:
-    run = simulate(Path(rate=10, rtt=lambda t: 1.0 if t < 30 else 0.3), cap=64, seconds=90)
+    run = simulate(Network(rate=10, rtt=lambda t: 1.0 if t < 30 else 0.3), cap=64, seconds=90)
     assert max(after(run, 30 + 2 * WINDOW_S)) == 4
 
 
 def test_429s_do_not_raise_it() -> None:
     """Every other request answered 429 at once: the limit is no higher than without them."""
-    plain = simulate(Path(rate=10, rtt=lambda t: 0.3), cap=64, seconds=60)
+    plain = simulate(Network(rate=10, rtt=lambda t: 0.3), cap=64, seconds=60)
     refused = simulate(
-        Path(rate=10, rtt=lambda t: 0.3, refused=lambda i: i % 2 == 0), cap=64, seconds=60
+        Network(rate=10, rtt=lambda t: 0.3, refused=lambda i: i % 2 == 0), cap=64, seconds=60
     )
     assert max(refused.limits) <= max(plain.limits)
 
 
 def test_only_429s_leave_it_where_it_was() -> None:
-    run = simulate(Path(rate=1000, rtt=lambda t: 0.3, refused=lambda i: True), cap=64, seconds=10)
+    everything_refused = Network(rate=1000, rtt=lambda t: 0.3, refused=lambda i: True)
+    run = simulate(everything_refused, cap=64, seconds=10)
     assert set(run.limits) == {1 + MARGIN}
     assert math.isinf(run.gate.rtt_min)
 
@@ -153,7 +165,7 @@ def test_it_stays_within_one_and_the_cap_and_converges(
     # Long enough to get there adding the margin once a round (a round trip) from half way,
     # and to see 4,000 answers at the least.
     seconds = max(30 + 3 * need * seen, 4000 / pace)
-    run = simulate(Path(rate=rate, rtt=lambda t: rtt, capacity=capacity), cap, seconds, margin)
+    run = simulate(Network(rate=rate, rtt=lambda t: rtt, capacity=capacity), cap, seconds, margin)
     assert all(1 <= limit <= cap for limit in run.limits)
     settled = after(run, seconds / 2)
     assert max(settled) <= need + margin  # one step of the margin past it, at the most
@@ -205,3 +217,64 @@ def test_a_waiter_cancelled_as_it_is_given_a_place_passes_it_on() -> None:
         assert gate.in_use == 0
 
     asyncio.run(go())
+
+
+def _session(client: LeadConnectorClient, gate: InFlight, stop: Stop | None = None) -> ApiSession:
+    clock = itertools.count(start=0.0, step=1000.0).__next__  # every pause has passed
+    return ApiSession(
+        client,
+        RateLimiter(Rate(100, 10.0), clock=clock),
+        stop or Stop(),
+        max_attempts=3,
+        wait_daily=False,
+        notify=lambda line: None,
+        gate=gate,
+    )
+
+
+def test_the_session_counts_only_answers_the_server_worked_on() -> None:
+    """A 429 then a 201: the place is held for both attempts and given back; only the 201's
+    round trip reaches the rule."""
+    ticks = itertools.count(start=0.0, step=0.25)
+
+    async def go() -> InFlight:
+        gate = InFlight(cap=4, clock=lambda: next(ticks))
+        with respx.mock(base_url=URL, assert_all_called=False) as api:
+            api.post(PATH).mock(
+                side_effect=[
+                    httpx.Response(429, json={"message": "Too Many Requests"}),
+                    httpx.Response(201, json={"messageId": "m1", "conversationId": "c1"}),
+                ]
+            )
+            async with LeadConnectorClient(URL, Secret("t"), timeout_s=5, connections=4) as client:
+                result = await _session(client, gate).call(request("outbound call", json=BODY))
+        assert result.verdict is Verdict.CREATED and result.attempts == 2
+        return gate
+
+    gate = asyncio.run(go())
+    assert gate.in_use == 0
+    assert sum(gate.answers_at.values()) == 1  # the 201 alone
+    assert math.isfinite(gate.rtt_min)
+
+
+def test_a_stop_while_waiting_for_a_place_sends_nothing() -> None:
+    async def go() -> tuple[Result, int, InFlight]:
+        gate = InFlight(cap=1, clock=lambda: 0.0)
+        stop = Stop()
+        with respx.mock(base_url=URL, assert_all_called=False) as api:
+            route = api.post(PATH).mock(return_value=httpx.Response(201, json={"messageId": "m"}))
+            async with LeadConnectorClient(URL, Secret("t"), timeout_s=5, connections=1) as client:
+                assert gate.try_enter()  # another request holds the only place
+                waiting = asyncio.ensure_future(
+                    _session(client, gate, stop).call(request("outbound call", json=BODY))
+                )
+                await asyncio.sleep(0)
+                stop.set("interrupted")
+                result = await waiting
+                gate.leave(0.0)
+        return result, route.call_count, gate
+
+    result, sent, gate = asyncio.run(go())
+    assert result.verdict is None and result.error == "not sent: interrupted"
+    assert sent == 0
+    assert gate.in_use == 0
