@@ -95,7 +95,7 @@ LookupOpt = Annotated[
     ),
 ]
 ConcurrencyOpt = Annotated[
-    int | None, typer.Option(min=1, help="Requests in flight (default: sized to --rate)")
+    int | None, typer.Option(min=1, help="Cap on requests in flight (default: from --rate)")
 ]
 RateOpt = Annotated[str, typer.Option(help="Requests per window, e.g. 100/10s")]
 AttemptsOpt = Annotated[int, typer.Option(min=1, help="Tries for retryable errors")]

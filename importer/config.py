@@ -400,6 +400,7 @@ def parse_rate(text: str) -> Rate:
 
 
 def default_concurrency(rate: Rate) -> int:
-    """Enough requests in flight to fill the rate at a ~1 s round trip, never a flood."""
+    """The cap on requests in flight: enough to fill the rate at a ~1 s round trip, never a
+    flood. Below it the round trip sizes them (`importer.api.inflight`)."""
     per_second = rate.requests / rate.period_s
     return max(1, min(64, round(per_second) + 2))
