@@ -108,7 +108,7 @@ class InFlight:
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self._release()  # handed a place as it was cancelled: pass it on
-            else:
+            elif waiter in self._waiters:  # (`_wake` drops a cancelled one it meets)
                 self._waiters.remove(waiter)
             raise
 

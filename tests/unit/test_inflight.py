@@ -202,6 +202,24 @@ def test_a_place_is_given_in_arrival_order_and_never_leaks() -> None:
     asyncio.run(go())
 
 
+def test_a_cancelled_waiter_dropped_by_a_wake_ends_quietly() -> None:
+    """Cancelled (its future with it), then a place frees before it runs: the wake drops it,
+    and it ends cancelled, with no error of its own (a Ctrl-C with requests waiting)."""
+
+    async def go() -> None:
+        gate = InFlight(cap=1, clock=lambda: 0.0, margin=0)
+        assert gate.try_enter()
+        waiting = asyncio.ensure_future(gate.enter())
+        await asyncio.sleep(0)
+        waiting.cancel()
+        gate.leave(0.0)  # `_wake` meets the cancelled waiter first
+        await asyncio.gather(waiting, return_exceptions=True)
+        assert waiting.cancelled()
+        assert gate.in_use == 0 and gate.try_enter()
+
+    asyncio.run(go())
+
+
 def test_a_waiter_cancelled_as_it_is_given_a_place_passes_it_on() -> None:
     async def go() -> None:
         gate = InFlight(cap=1, clock=lambda: 0.0, margin=0)
