@@ -2,31 +2,33 @@
 
 Little's law: requests in flight = throughput x time each spends in flight. To keep the pace the
 limiter allows (or the most the server and this process can answer, when that is less), a run
-needs `pace x round trip` requests out, plus a small margin for the round trips' jitter: the
-API's 10 a second at 300 ms needs 3 + 1; loopback, answering in a millisecond, a handful. More
-than that only queues somewhere (in the limiter, the server, or this process's event loop) and
-costs: httpcore's pool scans every connection for each request it places, so 64 connections
-on loopback spent half a core on the scan alone. `--concurrency` is the cap, never the target.
+needs `pace x round trip` requests out, plus a small margin: the API's 10 a second at 300 ms
+needs 3 + 1; loopback, answering in a millisecond, a handful. More than that only queues
+somewhere (in the limiter, the server, or this process's event loop) and costs: httpcore's pool
+scans every connection for each request it places, so 64 connections on loopback spent half a
+core on the scan alone. `--concurrency` is the cap, never the target.
 
-The rule, evaluated once a round (as many answers as the limit, at least `MIN_ROUND`):
-- the pace is what the round delivered, `mean requests out / mean time each held its place`
-  (Little again, so a pause with nothing to send does not read as a slow server), never more
-  than the limiter's rate;
-- the round trip is the smallest of the recent ones (send to answer, without the wait for the
-  limiter): the path's own, without any queue of ours;
-- limit = ceil(pace x round trip) + margin, within [1, cap]; only a round in which requests
-  waited for a place may move it (otherwise the limit did not bind, and the round says nothing
-  of what it should be).
+The rule is evaluated once a round (as many answers as the limit, at least `MIN_ROUND`), and
+only from rounds in which requests waited for a place (otherwise the limit did not bind). Two
+cases, because the round trip means something else in each:
+- the rate binds (the API's case): limit = ceil(rate x mean round trip) + margin. Requests
+  beyond that wait for the window, not in the server, so the round trip does not grow with
+  them; and it is the mean that Little's law takes: a round trip that varies by itself (300 ms
+  on average, some 10 ms) has a minimum far below its mean.
+- the server or this process binds (`SHORT_ROUNDS` rounds in a row slower than the rate with
+  every place the rate needs, none waiting for the window; or a rate that would need
+  `UNREACHABLE` times the cap, `--rate 100000000/1s`): then the mean round trip grows with our
+  own queue, so the pace is what the round delivered (`mean requests out / mean time each held
+  its place`) and the round trip the smallest of the recent ones: limit = ceil(pace x smallest
+  round trip) + margin, doubling while every place is taken and nothing queues. The smallest is
+  trusted for `WINDOW_S`, then measured afresh over one round at half the limit (which drains
+  our queue); the rate's need is tried again after `WINDOW_S`, then twice as long each time it
+  fails. BBR measures the same two numbers the same way (Cardwell et al., "BBR:
+  Congestion-Based Congestion Control", ACM Queue 14(5), 2016: bottleneck rate x round-trip
+  propagation time, ProbeRTT).
 Only answers the server worked on count: a 429, a 503 or a refused connection says nothing of
-the round trip, so a burst of 429s cannot raise the limit (the limiter's pause after them even
-lowers the pace a round sees).
-
-The smallest round trip is remembered for `WINDOW_S`; older, it is measured afresh over one
-round at half the limit, which drains any queue our own requests built (otherwise a queue that
-never empties would read as a longer round trip, which would raise the limit, which would
-lengthen the queue), and a round trip that grew (a slower server) is then taken up. BBR measures
-the same two numbers the same way (Cardwell et al., "BBR: Congestion-Based Congestion Control",
-ACM Queue 14(5), 2016: bottleneck bandwidth x round-trip propagation time, ProbeRTT).
+the round trip, so a burst of 429s cannot raise the limit (the limiter's pause after them makes
+requests wait for the window, which says the rate binds).
 
 Time comes from `clock`, so the rule is tested on a simulated clock, never the wall.
 """
@@ -42,6 +44,12 @@ from collections.abc import Callable
 MARGIN = 1  # requests beyond the round trip's need, for its jitter; at least 1 (see `_margin`)
 MIN_ROUND = 4  # answers in a round at the least, so one answer cannot swing the limit
 QUEUED = 1.25  # a round whose requests held their places this much longer than the round trip
+PACED = 0.9  # a round at this share of the rate or more was held back by the rate
+WINDOW_WAIT = 0.1  # ... or one whose requests spent this share of their time waiting for it
+SHORT_ROUNDS = 3  # rounds in a row slower than the rate, with all it needs: not the bound
+MAX_RETRY_S = 160.0  # the longest wait before the rate's need is tried again
+UNREACHABLE = 4  # a rate needing this many times the cap in flight is no bound
+MEAN_GAIN = 1 / 16  # how fast the mean round trip follows each answer
 WINDOW_S = 10.0  # the smallest round trip is trusted this long, then measured afresh
 UNLIMITED = math.inf
 
@@ -78,6 +86,12 @@ class InFlight:
         self._round_answers = 0
         self._round_in_use = 0  # the sum of `in_use` at each answer
         self._round_held = 0.0  # the sum of the seconds each answer held its place
+        self._round_rtt = 0.0  # the sum of their round trips (send to answer)
+        self.rtt_mean = UNLIMITED  # the round trips' moving mean
+        self._by_rate = True  # the rate binds (not the server, not this process)
+        self._by_rate_at = 0.0  # when it last stopped binding
+        self._retry_s = window_s  # ... and how long until its need is tried again
+        self._short_rounds = 0  # rounds in a row slower than the rate with all it needs
         self._round_waited = False  # did a request wait for a place during the round
         self._round_limit = self.limit  # the limit the round started with
         self._restored = False  # the limit came back from a round at half
@@ -139,20 +153,32 @@ class InFlight:
             self._probe_min = min(self._probe_min, rtt)
         elif rtt <= self.rtt_min:
             self.rtt_min, self._rtt_at = rtt, now
+        self.rtt_mean = (
+            rtt if math.isinf(self.rtt_mean) else self.rtt_mean + MEAN_GAIN * (rtt - self.rtt_mean)
+        )
         self.answers_at[self.limit] += 1
         self._round_answers += 1
         self._round_in_use += self.in_use
         self._round_held += now - entered
+        self._round_rtt += rtt
         if self._round_answers >= max(self.limit, MIN_ROUND):
             self._end_round(now)
 
     def _end_round(self, now: float) -> None:
+        if self._by_rate and self._probe is None:
+            self._by_rate = self._size_by_rate()
+            if self._by_rate:
+                self._close_round(now)
+                return
         if self._probe is not None:  # the round at half the limit: its round trip is the path's
             if self._probe_min > QUEUED * self.rtt_min:
                 self._growing = True  # a longer way: find its need quickly again
             self.rtt_min, self._rtt_at = self._probe_min, now
             self.limit, self._probe = self._probe, None
             self._restored = True
+        elif now - self._by_rate_at > self._retry_s and self._rate_reachable():
+            self._by_rate = True  # try the rate's need again, less often each time it fails
+            self._retry_s = min(MAX_RETRY_S, 2 * self._retry_s)
         elif now - self._rtt_at > self._window:
             self._probe, self._probe_min, self._probe_from = self.limit, UNLIMITED, now
             self.limit = max(1, self.limit // 2)
@@ -160,6 +186,11 @@ class InFlight:
             restored, self._restored = self._restored, False
             rate = self._rate()
             pace = min(self._round_in_use / self._round_held, rate)
+            if pace >= PACED * rate:  # the rate binds again
+                self._by_rate, self._retry_s = True, self._window
+                self.limit = sizing(rate, self.rtt_mean, self._margin, self.cap)
+                self._close_round(now)
+                return
             self.limit = sizing(pace, self.rtt_min, self._margin, self.cap)
             held = self._round_held / self._round_answers
             if held > QUEUED * self.rtt_min or self.limit < self._round_limit:
@@ -173,10 +204,47 @@ class InFlight:
                 # margin once a round, which at a 2 s round trip would take a minute.
                 ceiling = sizing(rate, self.rtt_min, self._margin, self.cap)
                 self.limit = max(self.limit, min(2 * self._round_limit, ceiling))
+        self._close_round(now)
+
+    def _size_by_rate(self) -> bool:
+        """While the rate binds, Little's law with the rate and the mean round trip: the extra
+        requests wait for the window, not in the server, so the round trip does not grow
+        with them (and a round trip that varies by itself has a minimum far below its
+        mean, which the min would miss). False once the rate no longer binds: the round
+        had every place it needs (or the cap), none waited for the window,
+        and the answers still came slower than the rate (the server or this process is the
+        bound: then the sizing by the smallest round trip below), or the rate would need
+        several times the cap."""
+        rate = self._rate()
+        if not self._rate_reachable():
+            self._by_rate_at = self._clock()
+            return False  # no limit worth the name (`--rate 100000000/1s`)
+        need = sizing(rate, self.rtt_mean, self._margin, self.cap)
+        if self._round_waited and self._round_held > 0:
+            pace = self._round_in_use / self._round_held
+            window_wait = self._round_held - self._round_rtt
+            short = (
+                pace < PACED * rate
+                and self._round_limit >= need
+                and window_wait < WINDOW_WAIT * self._round_held
+            )
+            # A round trip that varies makes one round's pace vary: several in a row, then.
+            self._short_rounds = self._short_rounds + 1 if short else 0
+            if self._short_rounds >= SHORT_ROUNDS:
+                self._short_rounds = 0
+                self._by_rate_at = self._clock()
+                return False
+        self.limit = need
+        return True
+
+    def _rate_reachable(self) -> bool:
+        return self._rate() * self.rtt_mean <= UNREACHABLE * self.cap
+
+    def _close_round(self, now: float) -> None:
         self.peak = max(self.peak, self.limit)
         self._round_started = now
         self._round_answers = self._round_in_use = 0
-        self._round_held = 0.0
+        self._round_held = self._round_rtt = 0.0
         self._round_waited = bool(self._waiters)
         self._round_limit = self.limit
         self._wake()
@@ -199,5 +267,5 @@ def sizing(pace: float, rtt: float, margin: int, cap: int) -> int:
     and `margin` more; within [1, cap]."""
     if not math.isfinite(pace * rtt):
         return cap
-    need = math.ceil(pace * rtt - 1e-9)  # 10/s x 0.3 s is 3, not 4 for a rounding error
+    need = math.ceil(pace * rtt * (1 - 1e-6))  # 10/s x 0.3 s is 3, not 4 for a rounding error
     return max(1, min(cap, need + margin))

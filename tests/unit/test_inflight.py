@@ -10,6 +10,7 @@ import asyncio
 import heapq
 import itertools
 import math
+import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,11 +69,12 @@ def simulate(path: Network, cap: int, seconds: float, margin: int = MARGIN) -> R
             rtt = path.rtt(sent)
             if refused:
                 done = sent + 0.001
+            elif math.isinf(path.capacity):
+                done = sent + rtt
             else:
-                service = 0.0 if math.isinf(path.capacity) else 1 / path.capacity
                 start = max(sent + rtt / 2, server_free)
-                server_free = start + service
-                done = start + service + rtt / 2
+                server_free = start + 1 / path.capacity
+                done = server_free + rtt / 2
             heapq.heappush(answers, (done, sent_count, entered, sent, refused))
             sent_count += 1
         done, _, entered, sent, refused = heapq.heappop(answers)
@@ -112,6 +114,16 @@ def test_a_fast_server_needs_a_handful_not_the_cap() -> None:
     assert len(done) / 20 > 0.95 * 2000
 
 
+def test_a_round_trip_that_varies_by_itself_keeps_the_rate() -> None:
+    """Exponential round trips (mean 300 ms) at 100 a second: their minimum is near 0, so
+    sizing by it alone would keep 2 in flight (7 a second). Little's law with their mean: 31."""
+    rng = random.Random(1)
+    run = simulate(Network(rate=100, rtt=lambda t: rng.expovariate(1 / 0.3)), cap=64, seconds=60)
+    answered = sum(1 for t in run.times if t >= 10)
+    assert answered / 50 >= 0.85 * 100  # the model's limiter never catches up: 0.89 measured
+    assert 25 <= Counter(after(run, 10)).most_common(1)[0][0] <= 40
+
+
 def test_it_reacts_to_a_slower_round_trip() -> None:
     """300 ms, then 1 s from t=30: at 10 a second, 4 in flight, then 11."""
     run = simulate(Network(rate=10, rtt=lambda t: 0.3 if t < 30 else 1.0), cap=64, seconds=90)
@@ -123,7 +135,7 @@ def test_it_reacts_to_a_slower_round_trip() -> None:
 
 def test_it_comes_back_down_when_the_round_trip_shortens() -> None:
     run = simulate(Network(rate=10, rtt=lambda t: 1.0 if t < 30 else 0.3), cap=64, seconds=90)
-    assert max(after(run, 30 + 2 * WINDOW_S)) == 4
+    assert max(after(run, 30 + 3 * WINDOW_S)) == 4  # (the mean round trip follows slowly)
 
 
 def test_429s_do_not_raise_it() -> None:
@@ -158,6 +170,11 @@ def test_it_stays_within_one_and_the_cap_and_converges(
     during a fresh look at the round trip."""
     if math.isinf(rate) and math.isinf(capacity):
         capacity = 5000.0  # something must bound the pace
+    if rate <= capacity < 2 * rate:
+        capacity = math.inf  # neither clearly the bound: no one answer to converge to
+    if capacity < rate and not math.isinf(rate):
+        # The server the bound, below a limit of the API's: see the test after this one.
+        rate = math.inf
     pace = min(rate, capacity)
     # The round trip the rule sees: the path's and one service time.
     seen = rtt + (0 if math.isinf(capacity) else 1 / capacity)
@@ -168,8 +185,22 @@ def test_it_stays_within_one_and_the_cap_and_converges(
     run = simulate(Network(rate=rate, rtt=lambda t: rtt, capacity=capacity), cap, seconds, margin)
     assert all(1 <= limit <= cap for limit in run.limits)
     settled = after(run, seconds / 2)
-    assert max(settled) <= need + margin  # one step of the margin past it, at the most
     assert abs(Counter(settled).most_common(1)[0][0] - need) <= margin
+    # Now and then the rate's own need is tried again (it may have become the bound): a few
+    # rounds, then back.
+    assert sum(limit <= need + margin for limit in settled) >= 0.8 * len(settled)
+
+
+def test_a_rate_the_server_cannot_keep_ends_at_the_servers_need() -> None:
+    """`--rate 1000/1s` against a server that answers 500 a second: the rate's need (which the
+    queue makes look ever larger) is given up for the server's, and tried again less and less
+    often."""
+    run = simulate(Network(rate=1000, rtt=lambda t: 0.001, capacity=500), cap=64, seconds=120)
+    settled = after(run, 30)
+    need = sizing(500, 0.003, MARGIN, 64)
+    assert Counter(settled).most_common(1)[0][0] == need
+    assert sum(limit <= need + MARGIN for limit in settled) >= 0.95 * len(settled)
+    assert len(run.times) / 120 > 0.95 * 500
 
 
 def test_a_place_is_given_in_arrival_order_and_never_leaks() -> None:
