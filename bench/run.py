@@ -247,9 +247,7 @@ def bench_in_flight(tmp: Path, rows: int, sweep: int, repeat: int) -> list[str]:
         with sandbox(*unlimited) as url:
             bare.append(len(bodies) / asyncio.run(_bare_loop(url, bodies, best)))
         with sandbox(*unlimited) as url:
-            cmd = run_command(
-                data, tmp / f"if{i}.csv", url, "--rate", "100000000/1s", "--timezone", "UTC"
-            )
+            cmd = run_command(data, tmp / f"if{i}.csv", url, "--rate", "100000000/1s")
             start = time.perf_counter()
             out = subprocess.run(cmd, env=ENV, capture_output=True, text=True, check=False).stdout
             whole.append(len(bodies) / (time.perf_counter() - start))
