@@ -255,10 +255,12 @@ class InFlight:
         return self.answers_at.most_common(1)[0][0] if self.answers_at else None
 
     def describe(self) -> str:
-        """One line for the run's summary: `4 (at most 64; round trip 310 ms)`."""
+        """One line for the run's summary: `4 (at most 12, 4 at the peak; round trip 310 ms)`,
+        the round trip's moving mean."""
         if self.settled is None:
             return ""
-        rtt = f"; round trip {self.rtt_min * 1000:.3g} ms" if math.isfinite(self.rtt_min) else ""
+        mean = self.rtt_mean
+        rtt = f"; round trip {mean * 1000:.3g} ms" if math.isfinite(mean) else ""
         return f"{self.settled} (at most {self.cap}, {self.peak} at the peak{rtt})"
 
 
