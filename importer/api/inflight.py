@@ -191,7 +191,10 @@ class InFlight:
                 self.limit = sizing(rate, self.rtt_mean, self._margin, self.cap)
                 self._close_round(now)
                 return
-            self.limit = sizing(pace, self.rtt_min, self._margin, self.cap)
+            # One more than the rate's margin: a process that is itself the bound answers a
+            # little faster with requests to batch (loopback measured 2 in flight at 0.63 of a
+            # bare loop's best, 3 at 0.82 to 0.92).
+            self.limit = sizing(pace, self.rtt_min, self._margin + 1, self.cap)
             held = self._round_held / self._round_answers
             if held > QUEUED * self.rtt_min or self.limit < self._round_limit:
                 self._growing = False  # the need is found: from now on the margin is the step
@@ -202,7 +205,7 @@ class InFlight:
                 # Every place taken, nothing queued, and requests waited for a place: too few
                 # places for the pace. Double (up to what the rate needs) rather than add the
                 # margin once a round, which at a 2 s round trip would take a minute.
-                ceiling = sizing(rate, self.rtt_min, self._margin, self.cap)
+                ceiling = sizing(rate, self.rtt_min, self._margin + 1, self.cap)
                 self.limit = max(self.limit, min(2 * self._round_limit, ceiling))
         self._close_round(now)
 

@@ -105,10 +105,11 @@ def test_the_apis_pace_settles_at_four() -> None:
 
 
 def test_a_fast_server_needs_a_handful_not_the_cap() -> None:
-    """Loopback: 2,000 answers a second at 1 ms. Past ~3 in flight requests only queue."""
+    """Loopback: 2,000 answers a second at 1 ms. Past ~5 in flight requests only queue."""
     run = simulate(Network(rtt=lambda t: 0.001, capacity=2000), cap=64, seconds=20)
-    assert run.gate.settled is not None and run.gate.settled <= 4
-    assert max(after(run, 1)) <= 5  # 5 when a round's answers came bunched
+    # 3 for the round trip (1 ms and 0.5 of service), 2 more when the server is the bound
+    assert run.gate.settled is not None and run.gate.settled <= 5
+    assert max(after(run, 1)) <= 6  # 6 when a round's answers came bunched
     # ... and keeps the server busy: the answers came at its capacity.
     done = after(run, 0)
     assert len(done) / 20 > 0.95 * 2000
@@ -178,17 +179,18 @@ def test_it_stays_within_one_and_the_cap_and_converges(
     pace = min(rate, capacity)
     # The round trip the rule sees: the path's and one service time.
     seen = rtt + (0 if math.isinf(capacity) else 1 / capacity)
-    need = sizing(pace, seen, margin, cap)
+    # One more margin when the server is the bound (see `InFlight._end_round`).
+    need = sizing(pace, seen, margin + (capacity < rate), cap)
     # Long enough to get there adding the margin once a round (a round trip) from half way,
     # and to see 4,000 answers at the least.
     seconds = max(30 + 3 * need * seen, 4000 / pace)
     run = simulate(Network(rate=rate, rtt=lambda t: rtt, capacity=capacity), cap, seconds, margin)
     assert all(1 <= limit <= cap for limit in run.limits)
     settled = after(run, seconds / 2)
-    assert abs(Counter(settled).most_common(1)[0][0] - need) <= margin
-    # Now and then the rate's own need is tried again (it may have become the bound): a few
-    # rounds, then back.
-    assert sum(limit <= need + margin for limit in settled) >= 0.8 * len(settled)
+    assert abs(Counter(settled).most_common(1)[0][0] - need) <= margin + 1
+    # Now and then the rate's own need is tried again (it may have become the bound), and
+    # the round trip looked at afresh at half the limit: a few rounds, then back.
+    assert sum(abs(limit - need) <= margin + 1 for limit in settled) >= 0.7 * len(settled)
 
 
 def test_a_rate_the_server_cannot_keep_ends_at_the_servers_need() -> None:
@@ -197,7 +199,7 @@ def test_a_rate_the_server_cannot_keep_ends_at_the_servers_need() -> None:
     often."""
     run = simulate(Network(rate=1000, rtt=lambda t: 0.001, capacity=500), cap=64, seconds=120)
     settled = after(run, 30)
-    need = sizing(500, 0.003, MARGIN, 64)
+    need = sizing(500, 0.003, MARGIN + 1, 64)  # one more when the server is the bound
     assert Counter(settled).most_common(1)[0][0] == need
     assert sum(limit <= need + MARGIN for limit in settled) >= 0.95 * len(settled)
     assert len(run.times) / 120 > 0.95 * 500
