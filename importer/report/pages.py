@@ -95,6 +95,7 @@ def render_report(summary: ResultsSummary) -> str:
         unmatched=summary.unmatched.most_common(MAX_UNMATCHED),
         recordings=_recordings(summary),
         verification=summary.verification,
+        per_call=summary.per_call,
         unmatched_total=len(summary.unmatched),
         days=_bars(sorted(summary.per_day.items())[-60:]),
         reasons=_bars(summary.reasons.most_common(15)),

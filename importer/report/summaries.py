@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from importer.errors import InputError
-from importer.paths import verify_path
+from importer.paths import journal_path, verify_path
+from importer.state.journal import requests_spent
 from importer.state.recordings import RecordingLine, read_recordings, recordings_path
 from importer.state.results import (
     NEEDS_ATTENTION,
@@ -88,6 +89,16 @@ class ResultsSummary:
     settled: Counter[str] = field(default_factory=Counter)  # found, sent again, unreadable
     recordings: list[RecordingLine] = field(default_factory=list)  # RESULTS.recordings.csv
     verification: Verification | None = None  # RESULTS.verify.csv, when `verify` ran
+    requests: int | None = None  # what its runs spent, as the journal beside it counts them
+
+    @property
+    def per_call(self) -> str:
+        """Requests per created call over every run of the file: '' where nothing says."""
+        created = self.counts["created"]
+        if self.requests is None or not created:
+            return ""
+        per = self.requests / created
+        return f"{self.requests:,} requests over its runs, {per:.3f} per created call"
 
     @property
     def total(self) -> int:
@@ -142,6 +153,7 @@ def read_results_summary(path: Path) -> ResultsSummary:
         raise InputError(f"{path}: not a results file written by `run` ({exc})") from None
     summary.recordings = read_recordings(recordings_path(path))
     summary.verification = read_verification(verify_path(path))
+    summary.requests = requests_spent(journal_path(path))
     return summary
 
 
@@ -265,6 +277,8 @@ def detail_lines(summary: ResultsSummary, top: int = 10) -> list[str]:
         lines.append(f"  {way:<10} {parts}")
     if summary.first:
         lines.append(f"calls imported span {summary.first} .. {summary.last}")
+    if summary.per_call:
+        lines.append(summary.per_call)
     lines.extend(recording_lines(summary.recordings))
     if any(summary.settled.values()):
         lines.append(

@@ -215,6 +215,7 @@ async def import_chunks(
             chunk = await upcoming
         if send.location_id:
             finish(lookup, journal, send.location_id, stop.reason is not None)
+        journal.spend(session.requests)
     except BaseException:
         writer.abandon()
         raise

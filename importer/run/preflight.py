@@ -195,6 +195,7 @@ async def _resolve(
         # calls are the least it can hold once they are imported (importer.api.index).
         result.index = math.ceil(result.calls / INDEX_PAGE)
     result.spent = session.requests
+    journal.spend(session.requests)
     result.reused = resolver.reused
     result.daily = session.daily_limit or DEFAULT_DAILY
     result.stop_reason = stop.reason

@@ -89,6 +89,7 @@ async def _reconcile(results: Path, journal: Journal, send: SendOptions) -> Reco
         location = send.location_id if send.index else ""
         settler = Settler(session, journal, location)
         settled, counts = await settler.settle(journal.in_doubt())
+        journal.spend(session.requests)
     finally:
         journal.close()
         if session.client is not None:

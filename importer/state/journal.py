@@ -186,6 +186,22 @@ class Number:
     error: str = ""
 
 
+def requests_spent(path: Path) -> int | None:
+    """The requests the runs of a journal spent, or None where no journal (or no count, as in
+    a journal written before it was kept) says. Read only: nothing is written."""
+    if not path.is_file():
+        return None
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key='requests'").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+    return int(row[0]) if row else None
+
+
 def journal_state(path: Path) -> str:
     """'' for a journal that holds calls; else what was found instead: missing, empty (0
     bytes), without any call, or damaged (and why). Read only: nothing is written."""
@@ -678,6 +694,15 @@ class Journal:
 
     def recordings(self) -> list[Recording]:
         return [Recording(*row) for row in self._db.execute(f"{self._RECORDING} ORDER BY source")]
+
+    def spend(self, requests: int) -> None:
+        """Add a run's requests to what the import has cost so far: the report's requests per
+        call covers every run of a results file (and its pre-flight), not only the last."""
+        self._db.execute(
+            "INSERT INTO meta(key, value) VALUES('requests', ?) ON CONFLICT(key) DO UPDATE"
+            " SET value = CAST(value AS INTEGER) + CAST(excluded.value AS INTEGER)",
+            (str(requests),),
+        )
 
     def close(self) -> None:
         self.flush()

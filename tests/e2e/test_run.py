@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import TOKEN, Sandbox, make_calls, run_cli
+from tests.e2e.conftest import CLI, TOKEN, Sandbox, cli_env, make_calls, run_cli
 
 
 def test_every_valid_row_arrives_once_and_invalid_rows_never(
@@ -140,3 +141,28 @@ def test_identical_rows_are_sent_once(tmp_path: Path, sandbox: Callable[..., San
     assert ran.rows()[3]["error"] == "same call as row 2"
     assert len(box.calls()) == 3
     assert ran.code == 0
+
+
+def test_the_report_counts_every_request_of_every_run_per_created_call(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    data = make_calls(tmp_path / "calls.csv", 60)
+    box = sandbox(seed=data)
+    trial = run_cli(data, tmp_path / "out.csv", box, "--rate", "1000/1s", "--limit", "20")
+    assert trial.code == 3, trial.stderr
+    ran = run_cli(data, tmp_path / "out.csv", box, "--rate", "1000/1s")
+    assert ran.code == 0, ran.stderr
+    spent = sum(box.stats()["requests"].values())  # every request the sandbox answered
+    assert spent >= 60
+    html = tmp_path / "out.html"
+    report = subprocess.run(
+        [*CLI, "report", str(tmp_path / "out.csv"), "--html", str(html)],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert report.returncode == 0, report.stderr
+    line = f"{spent:,} requests over its runs, {spent / 60:.3f} per created call"
+    assert line in report.stdout
+    assert line in html.read_text()
