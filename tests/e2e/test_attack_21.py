@@ -1,0 +1,74 @@
+"""Hostile review of issue 21 (the index of calls already in HighLevel, --limit, verify):
+each test here is a defect found, failing on the code it was written against."""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.e2e.conftest import CLI, Sandbox, cli_env, run_cli
+
+FAST = ("--rate", "2000/1s", "--location-id", "loc-sandbox")
+HEAD = "conversation_id,to,from,date,status,alt_id,duration"
+
+
+def write(path: Path, *lines: str) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def contacts(path: Path) -> Path:
+    return write(path, "phone,name,conversation_id", "+15035550001,Contact 1,conv000001")
+
+
+def verify(results: Path, box: Sandbox, *options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, "verify", str(results), "--base-url", box.url, *FAST, *options],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_repeated_export_id_in_another_order_posts_a_call_twice_and_verify_says_0(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    """Two legs of one export ID (same second, other recording): the first run sends the first
+    as `dup-1` and the second as `dup-1~<fp>`. The journal is lost and the file comes again in
+    another order: the second leg now asks for (and gets) `dup-1`, claims the first leg's
+    message, and the first leg, now `dup-1~<fp>`, is posted again. verify says all is well."""
+    head = "conversation_id,to,from,date,status,alt_id,recording"
+    leg = "conv000001,+15035550001,+15037081210,2025-01-02T10:00:00Z,completed,dup-1"
+    a, b = f"{leg},https://rec.example/a.mp3", f"{leg},https://rec.example/b.mp3"
+    first = write(tmp_path / "calls.csv", head, a, b)
+    again = write(tmp_path / "again.csv", head, b, a)
+    box = sandbox("--contacts", str(contacts(tmp_path / "contacts.csv")))
+    link = (*FAST, "--recordings", "link")
+    one = run_cli(first, tmp_path / "one.csv", box, *link)
+    assert one.code == 0, one.stderr
+    assert len(box.calls()) == 2
+    two = run_cli(again, tmp_path / "two.csv", box, *link)
+    assert two.code == 0, two.stderr
+    posted = Counter(str(c["body"].get("altId")) for c in box.calls())
+    checked = verify(tmp_path / "two.csv", box)
+    assert len(box.calls()) == 2, f"posted twice: {posted}; verify exit {checked.returncode}"
+
+
+def test_a_repeated_export_id_with_other_dates_in_another_order_posts_one_twice(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    """The same with legs at other times: the second leg, given `dup-1`, is failed as a
+    conflict with the first's message, and the first leg is posted a second time."""
+    a = "conv000001,+15035550001,+15037081210,2025-01-02T10:00:00Z,completed,dup-1,30"
+    b = "conv000001,+15035550001,+15037081210,2025-01-02T11:00:00Z,completed,dup-1,45"
+    first = write(tmp_path / "calls.csv", HEAD, a, b)
+    again = write(tmp_path / "again.csv", HEAD, b, a)
+    box = sandbox("--contacts", str(contacts(tmp_path / "contacts.csv")))
+    one = run_cli(first, tmp_path / "one.csv", box, *FAST)
+    assert one.code == 0, one.stderr
+    two = run_cli(again, tmp_path / "two.csv", box, *FAST)
+    outcomes = [(r["outcome"], r["error"][:60]) for r in two.rows()]
+    assert len(box.calls()) == 2, f"posted twice; second run: {outcomes}"
