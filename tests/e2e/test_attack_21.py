@@ -96,3 +96,28 @@ def test_verify_misses_a_call_posted_twice_when_its_alt_id_starts_with_a_formula
     assert Counter(str(c["body"].get("altId")) for c in box.calls()) == {"-x1": 1, "=x2": 1}
     checked = verify(tmp_path / "out.csv", box)
     assert checked.returncode == 1, checked.stdout
+
+
+def test_a_leg_of_a_repeated_export_id_is_taken_as_there_and_lost_while_verify_says_0(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    """A first import held one leg (A) of export ID `dup-1`; the journal is gone and the full
+    export comes, leg B first. B asks for `dup-1`, gets it (the fresh journal knows no
+    holder), and claims A's message, which the export cannot tell from B: B is `created`
+    "already in HighLevel" but was never posted (lost); A is posted a second time."""
+    head = "conversation_id,to,from,date,status,alt_id,recording"
+    leg = "conv000001,+15035550001,+15037081210,2025-01-02T10:00:00Z,completed,dup-1"
+    a, b = f"{leg},https://rec.example/a.mp3", f"{leg},https://rec.example/b.mp3"
+    box = sandbox("--contacts", str(contacts(tmp_path / "contacts.csv")))
+    link = (*FAST, "--recordings", "link")
+    one = run_cli(write(tmp_path / "day1.csv", head, a), tmp_path / "one.csv", box, *link)
+    assert one.code == 0, one.stderr
+    full = write(tmp_path / "full.csv", head, b, a)
+    two = run_cli(full, tmp_path / "two.csv", box, *link)
+    assert two.code == 0, two.stderr
+    checked = verify(tmp_path / "two.csv", box)
+    legs = Counter(str(c["body"].get("attachments")) for c in box.calls())
+    outcomes = [(r["outcome"], r["error"]) for r in two.rows()]
+    assert legs == {"['https://rec.example/a.mp3']": 1, "['https://rec.example/b.mp3']": 1}, (
+        f"HighLevel holds {dict(legs)}; results {outcomes}; verify exit {checked.returncode}"
+    )
