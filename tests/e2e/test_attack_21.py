@@ -180,3 +180,29 @@ def test_the_index_reads_every_later_call_of_the_location_not_the_files_range(
     ran = run_cli(calls, tmp_path / "out.csv", box, *FAST)
     assert ran.code == 0, ran.stderr
     assert int(box.stats()["requests"].get("message export", 0)) <= 1
+
+
+def test_a_run_resumed_after_a_trial_posts_again_what_another_machine_posted_meanwhile(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    """`run --limit 2`, a colleague imports the same file from another folder (its index finds
+    our 2 and posts the other 3), then we go on without --limit: the journal's kept index is
+    not read again, so the 3 are posted a second time."""
+    calls = write(
+        tmp_path / "calls.csv",
+        "conversation_id,to,from,date,status,alt_id",
+        *(
+            f"conv000001,+15035550001,+15037081210,2025-01-{i + 1:02d}T10:00:00Z,completed,x{i}"
+            for i in range(5)
+        ),
+    )
+    box = sandbox("--contacts", str(contacts(tmp_path / "contacts.csv")))
+    trial = run_cli(calls, tmp_path / "ours.csv", box, *FAST, "--limit", "2")
+    assert trial.code == 3, trial.stderr
+    theirs = run_cli(calls, tmp_path / "theirs.csv", box, *FAST)
+    assert theirs.code == 0, theirs.stderr
+    assert len(box.calls()) == 5
+    rest = run_cli(calls, tmp_path / "ours.csv", box, *FAST)
+    assert rest.code == 0, rest.stderr
+    posted = Counter(str(c["body"].get("altId")) for c in box.calls())
+    assert len(box.calls()) == 5, f"posted twice: {posted}"
