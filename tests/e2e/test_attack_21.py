@@ -246,7 +246,7 @@ def test_calls_without_an_export_id_are_posted_again_when_a_reexport_signs_its_l
     whole body, recording links included. The journal is lost and the calls come again in a
     new export whose recording links carry new signatures (as Twilio's, RingCentral's do):
     new altIds, and the index matches by fields only messages without an altId, so every call
-    is posted a second time."""
+    is posted a second time; verify, matching the same way, exits 0."""
     head = "conversation_id,to,from,date,status,recording"
     call = "conv000001,+15035550001,+15037081210,2025-01-02T10:00:00Z,completed"
     box = sandbox("--contacts", str(contacts(tmp_path / "contacts.csv")))
@@ -258,4 +258,5 @@ def test_calls_without_an_export_id_are_posted_again_when_a_reexport_signs_its_l
     two = run_cli(again, tmp_path / "two.csv", box, *link)
     assert two.code == 0, two.stderr
     posted = [str(c["body"].get("altId")) for c in box.calls()]
-    assert len(posted) == 1, f"posted twice: {posted}"
+    checked = verify(tmp_path / "two.csv", box)
+    assert len(posted) == 1, f"posted twice: {posted}; verify exit {checked.returncode}"
