@@ -108,13 +108,16 @@ def _created_rows(results: Path) -> list[dict[str, str]]:
     try:
         with results.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
-            if not {"row", "outcome", "message_id"} <= set(reader.fieldnames or ()):
-                raise InputError(f"{results}: not a results file `run` wrote (no row, outcome)")
+            if not {"row", "outcome", "message_id", "date"} <= set(reader.fieldnames or ()):
+                raise InputError(
+                    f"{results}: not a results file `run` wrote (no row, outcome, date)"
+                )
             rows = [r for r in reader if r.get("outcome") == "created"]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"{results}: cannot be read ({exc})") from None
     for r in rows:
-        if not (r.get("row") or "").isdigit():
+        row = r.get("row") or ""
+        if not (row.isascii() and row.isdigit() and len(row) <= 18):  # an int64
             raise InputError(f"{results}: row {r.get('row', '')[:40]!r} is not a row number")
     return rows
 

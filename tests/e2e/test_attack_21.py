@@ -145,6 +145,7 @@ def test_verify_of_a_row_number_too_large_says_one_line_not_a_traceback(
     )
     checked = verify(results, sandbox())
     assert "Traceback" not in checked.stderr, checked.stderr[-300:]
+    assert checked.returncode == 2
 
 
 def test_the_index_reads_every_later_call_of_the_location_not_the_files_range(
