@@ -290,3 +290,30 @@ def test_a_call_there_in_another_conversation_of_its_contact_is_posted_again(
     ran = run_cli(calls, tmp_path / "out.csv", box, *FAST)
     assert ran.code == 0, ran.stderr
     assert box.calls() == [], [(r["outcome"], r["error"]) for r in ran.rows()]
+
+
+def test_legs_another_tool_posted_under_their_shared_export_id_are_posted_again(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    """A script that died halfway posted both legs of export ID `dup-1` with altId `dup-1`
+    (it knew no suffix). The file's first leg keeps `dup-1` and finds its message; the second
+    is given `dup-1~<fp>`, found by no altId, and messages with an altId are never matched by
+    fields: it is posted a second time."""
+    present = write(
+        tmp_path / "present.csv",
+        "phone,date,direction,status,alt_id",
+        "+15035550001,2025-01-02T10:00:00.000Z,outbound,completed,dup-1",
+        "+15035550001,2025-01-02T10:05:00.000Z,outbound,completed,dup-1",
+    )
+    calls = write(
+        tmp_path / "calls.csv",
+        "conversation_id,to,from,date,status,alt_id",
+        "conv000001,+15035550001,+15037081210,2025-01-02T10:00:00Z,completed,dup-1",
+        "conv000001,+15035550001,+15037081210,2025-01-02T10:05:00Z,completed,dup-1",
+    )
+    box = sandbox(
+        "--contacts", str(contacts(tmp_path / "contacts.csv")), "--messages", str(present)
+    )
+    ran = run_cli(calls, tmp_path / "out.csv", box, *FAST)
+    assert ran.code == 0, ran.stderr
+    assert box.calls() == [], [(r["outcome"], r["alt_id"], r["error"]) for r in ran.rows()]
