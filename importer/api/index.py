@@ -16,22 +16,25 @@ A call is matched by `altId` where the message has one (the journal's per-call a
 `Plan.alt_id`), else by conversation (or contact), date to the second, direction and status
 (`importer.api.fit`); each message is claimed by one call only, so two calls alike need two
 messages. A message that carries the call's altId but shows other fields is a conflict: the
-call is not posted and not taken as created; the row says what differs.
+call is not posted and not taken as created; the row says what differs. An export ID that
+several calls of the file share names a group: its messages (altId `X` or `X~...`, given out
+in file order, so another order or another tool gives them out otherwise) are matched to the
+group's calls by fields (`CallIndex`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from importer.api.client import Verdict, request
-from importer.api.fit import fits, same_fields, second, shown_status
+from importer.api.fit import fits, same_fields, second, shown_status, status
 from importer.api.session import ApiSession
 from importer.state.exported import Reading
 from importer.state.journal import Journal
-from importer.state.payload import Draft
+from importer.state.payload import Draft, base_of
 
 MARGIN: Final = timedelta(days=1)  # read back this far before the earliest call's date
 PAGE: Final = 500  # the export's largest page (spec)
@@ -50,9 +53,12 @@ class Want:
     status: str
     conversation: str = ""
     contact: str = ""
+    group: str = ""  # the shared export ID of the call's group, '' when its altId is its own
 
     @classmethod
-    def of(cls, draft: Draft, alt_id: str, conversation: str = "", contact: str = "") -> Want:
+    def of(
+        cls, draft: Draft, alt_id: str, conversation: str = "", contact: str = "", group: str = ""
+    ) -> Want:
         call = draft.body.get("call") or {}
         date = str(draft.body.get("date", ""))
         return cls(
@@ -64,6 +70,7 @@ class Want:
             str(call.get("status", "")),
             conversation or str(draft.body.get("conversationId", "")),
             contact or draft.contact_id,
+            group,
         )
 
 
@@ -100,12 +107,25 @@ def _moment(text: str) -> datetime | None:
 
 @dataclass
 class CallIndex:
-    """The location's call messages, each claimable by one call."""
+    """The location's call messages, each claimable by one call.
+
+    An export ID that several calls of the file share (the journal gave the first the plain
+    ID and `suffixed` the rest, in file order: another order gives them out otherwise) names a
+    group, not a call: every message whose altId's `base_of` is that ID is matched within the
+    group by fields, one message per call. Calls alike (same second, direction, status, place,
+    numbers) that find fewer messages than they are cannot be told apart: none of them is
+    posted or taken as there; each is failed, to be checked in HighLevel."""
 
     claimed: set[str] = field(default_factory=set)  # messages some call was created with
+    held: Callable[[str], bool] = lambda alt_id: False  # an altId some call was given
     _by_alt: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    _by_base: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _by_key: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     _seen: set[str] = field(default_factory=set)
+    _groups: dict[str, list[Want]] = field(default_factory=dict)  # shared ID -> its calls
+    _shared: set[str] = field(default_factory=set)  # every group's ID seen
+    _settled: dict[str, Match | None] = field(default_factory=dict)  # a group call's answer
+    _held_back: set[str] = field(default_factory=set)  # a group's messages no call may take
 
     def add(self, messages: Iterable[dict[str, Any]]) -> None:
         for message in messages:
@@ -116,7 +136,8 @@ class CallIndex:
             alt = str(message.get("altId") or "")
             if alt:
                 self._by_alt.setdefault(alt, []).append(message)
-            elif message.get("dateAdded"):
+                self._by_base.setdefault(base_of(alt), []).append(message)
+            if message.get("dateAdded"):
                 direction = str(message.get("direction") or "outbound")
                 key = (second(str(message["dateAdded"])), direction)
                 self._by_key.setdefault(key, []).append(message)
@@ -124,10 +145,22 @@ class CallIndex:
     def __len__(self) -> int:
         return len(self._seen)
 
+    def expect(self, wants: Iterable[Want]) -> None:
+        """The calls about to be matched: those of a group are matched together."""
+        for want in wants:
+            if want.group and want.alt_id not in self._settled:
+                self._shared.add(want.group)
+                calls = self._groups.setdefault(want.group, [])
+                if all(call.alt_id != want.alt_id for call in calls):
+                    calls.append(want)
+
     def by_alt_id(self, want: Want) -> Match | None:
         """The message holding the call's altId: claimed and returned when its other fields
-        agree; a conflict (not claimed) when they do not; None when no message holds it."""
-        free = [m for m in self._by_alt.get(want.alt_id, ()) if str(m["id"]) not in self.claimed]
+        agree; a conflict (not claimed) when they do not; None when no message holds it. A
+        call of a group: the group's message that is it, by fields (see the class)."""
+        if want.group:
+            return self._in_group(want)
+        free = [m for m in self._by_alt.get(want.alt_id, ()) if self._free(m)]
         for message in free:
             if fits(message, want) and _same_place(message, want):
                 return self._claim(message)
@@ -143,16 +176,71 @@ class CallIndex:
         )
 
     def by_fields(self, want: Want) -> Match | None:
-        """A message without an altId in the call's conversation (or of its contact), at its
-        second, direction and status: claimed and returned, else None."""
+        """A message in the call's conversation (or of its contact), at its second, direction
+        and status, whose altId (if any) is no call's and names no group (an older `ci-` ID,
+        another tool's): claimed and returned, else None."""
         if not want.date or not (want.conversation or want.contact):
             return None
         for message in self._by_key.get((want.date, want.direction), ()):
-            if str(message["id"]) in self.claimed:
+            if not self._free(message) or not self._unowned(message):
                 continue
             if same_fields(message, want) and _same_place(message, want):
                 return self._claim(message)
         return None
+
+    def take(self, message_id: str) -> None:
+        """Count this message as taken (`verify`: a copy with the row's altId, other fields)."""
+        self.claimed.add(message_id)
+
+    def _free(self, message: dict[str, Any]) -> bool:
+        message_id = str(message["id"])
+        return message_id not in self.claimed and message_id not in self._held_back
+
+    def _unowned(self, message: dict[str, Any]) -> bool:
+        alt = str(message.get("altId") or "")
+        return not alt
+
+    def _in_group(self, want: Want) -> Match | None:
+        if want.alt_id not in self._settled:
+            self.expect([want])
+            self._settle_group(want.group)
+        return self._settled.pop(want.alt_id, None)
+
+    def _settle_group(self, group: str) -> None:
+        pending = [c for c in self._groups.get(group, ()) if c.alt_id not in self._settled]
+        pool = [m for m in self._by_base.get(group, ()) if self._free(m)]
+        alike: dict[tuple[str, ...], list[Want]] = {}
+        for call in pending:
+            key = (call.date, call.direction, status(call.status), call.to, call.from_)
+            alike.setdefault((*key, call.conversation, call.contact), []).append(call)
+        for calls in alike.values():
+            first = calls[0]
+            fit = [
+                m
+                for m in pool
+                if m.get("dateAdded") and same_fields(m, first) and _same_place(m, first)
+            ]
+            if len(fit) >= len(calls) or not fit:
+                for call, message in zip(calls, fit, strict=False):
+                    self._settled[call.alt_id] = self._claim(message)
+                    pool.remove(message)
+                for call in calls[len(fit) :]:
+                    self._settled[call.alt_id] = None
+                continue
+            ids = " ".join(str(m["id"]) for m in fit)
+            for message in fit:
+                self._held_back.add(str(message["id"]))
+                pool.remove(message)
+            for call in calls:
+                self._settled[call.alt_id] = Match(
+                    str(fit[0]["id"]),
+                    str(fit[0].get("conversationId") or ""),
+                    str(fit[0].get("contactId") or ""),
+                    conflict=f"{len(fit)} of {len(calls)} alike calls with export ID {group}"
+                    f" are already in HighLevel ({ids}), and which cannot be told (same second,"
+                    " direction, status): not posted; check them in HighLevel",
+                )
+        self._groups.pop(group, None)
 
     def _claim(self, message: dict[str, Any]) -> Match:
         self.claimed.add(str(message["id"]))
@@ -196,7 +284,7 @@ class IndexReader:
         self._journal = journal
         self._location = location
         self.reads = 0  # requests made here
-        self.index = CallIndex(claimed=journal.created_messages())
+        self.index = CallIndex(claimed=journal.created_messages(), held=journal.holds)
         self.index.add(journal.exported.messages())
 
     @property

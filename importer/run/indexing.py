@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from importer.api.index import Want, earliest_start
 from importer.run.rows import RowResult, RowSender, Work
+from importer.state.payload import base_of
 
 
 async def index_chunk(
@@ -29,9 +30,14 @@ async def index_chunk(
             " re-run, or give --no-index if the location holds none of these calls"
         )
         return work
+    shared = state.journal.shared(item.plan.alt_id for item in work)
+    wants = [
+        Want.of(item.draft, item.plan.alt_id, group=_group(item.plan.alt_id, shared))
+        for item in work
+    ]
+    reader.index.expect(wants)
     left: list[Work] = []
-    for item in work:
-        want = Want.of(item.draft, item.plan.alt_id)
+    for item, want in zip(work, wants, strict=True):
         there = reader.index.by_alt_id(want)
         if there is None:
             there = reader.index.by_fields(want)  # the file's conversation or contact, if any
@@ -42,6 +48,12 @@ async def index_chunk(
         outcomes[item.pos] = result
         state.done(result.outcome)
     return left
+
+
+def _group(alt_id: str, shared: set[str]) -> str:
+    """The shared export ID whose group the call is in, '' when its altId is its own."""
+    base = base_of(alt_id)
+    return base if base in shared else ""
 
 
 def limit_work(work: list[Work], state: RowSender, outcomes: dict[int, RowResult]) -> list[Work]:

@@ -23,12 +23,13 @@ from typing import Any, Final
 import pandas as pd
 
 from importer.api.fit import second, shown_status, status
-from importer.api.index import Reads, Want, earliest_start, read_export
+from importer.api.index import CallIndex, Reads, Want, earliest_start, read_export
 from importer.api.session import Stop
 from importer.config import SendOptions
 from importer.errors import InputError, UsageError
 from importer.paths import Named, check_files, csv_files, journal_path, verify_path
 from importer.run.start import new_session
+from importer.state.payload import base_of
 
 VERDICTS: Final = ("found", "missing", "twice", "differs")
 VERIFY_COLUMNS: Final = (
@@ -164,33 +165,24 @@ async def _read(
 
 def match(created: list[dict[str, str]], messages: list[dict[str, Any]]) -> list[Line]:
     """Each created row against the messages: its own (by ID) first, then every other
-    message that is the same call and is no other row's own."""
+    message that is the same call and is no other row's own, found by the run's own rule
+    (`importer.api.index.CallIndex`: the altId, a shared export ID's group by fields, else
+    by fields), so verify and the run never disagree on what is the same call."""
     by_id = {str(m.get("id")): m for m in messages if m.get("id")}
     owned = {r["message_id"] for r in created if r["message_id"] in by_id}
-    by_alt: dict[str, list[dict[str, Any]]] = {}
-    by_key: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for m in by_id.values():
-        if str(m["id"]) in owned:
-            continue
-        if m.get("altId"):
-            by_alt.setdefault(str(m["altId"]), []).append(m)
-        elif m.get("dateAdded"):
-            key = (second(str(m["dateAdded"])), str(m.get("direction") or "outbound"))
-            by_key.setdefault(key, []).append(m)
-    taken: set[str] = set()
+    alt_ids = {r.get("alt_id", "") for r in created} - {""}
+    index = CallIndex(claimed=set(owned), held=alt_ids.__contains__)
+    index.add(by_id.values())
+    wants = [_want(r, _shared(alt_ids)) for r in created]
+    index.expect(wants)
     lines: list[Line] = []
-    for r in created:
-        want = _want(r)
+    for r, want in zip(created, wants, strict=True):
         found: list[dict[str, Any]] = []
         own = by_id.get(r["message_id"])
         if own is not None:
             found.append(own)
-        others = [*by_alt.get(want.alt_id, ()), *by_key.get((want.date, want.direction), ())]
-        for m in others:
-            if str(m["id"]) in taken or not _same_call(m, want):
-                continue
-            taken.add(str(m["id"]))
-            found.append(m)
+        for m in _copies(index, want):
+            found.append(by_id[m])
         differs = _differs(found[0], want) if len(found) == 1 else ""
         verdict = (
             "missing"
@@ -211,10 +203,35 @@ def match(created: list[dict[str, str]], messages: list[dict[str, Any]]) -> list
     return lines
 
 
-def _want(r: dict[str, str]) -> Want:
+def _copies(index: CallIndex, want: Want) -> list[str]:
+    """The messages besides its own that are this call: each message holding its altId (one
+    with other fields too: the same altId is the same call), or its group's, else one with
+    its fields."""
+    copies: list[str] = []
+    while (there := index.by_alt_id(want)) is not None:
+        if there.conflict:
+            if there.message_id in index.claimed:
+                break
+            index.take(there.message_id)
+        copies.append(there.message_id)
+        if want.group:
+            break
+    if not copies:
+        while (there := index.by_fields(want)) is not None:
+            copies.append(there.message_id)
+    return copies
+
+
+def _shared(alt_ids: set[str]) -> set[str]:
+    """The export IDs several rows share (the journal suffixed all but one)."""
+    return {base_of(alt) for alt in alt_ids if base_of(alt) != alt}
+
+
+def _want(r: dict[str, str], shared: set[str] | None = None) -> Want:
     date = r.get("date", "")
+    alt = r.get("alt_id", "")
     return Want(
-        r.get("alt_id", ""),
+        alt,
         second(date) if date else "",
         r.get("direction") or "outbound",
         r.get("to", ""),
@@ -222,15 +239,8 @@ def _want(r: dict[str, str]) -> Want:
         r.get("status", ""),
         r.get("conversation_id", ""),
         r.get("contact_id", ""),
+        base_of(alt) if shared and base_of(alt) in shared else "",
     )
-
-
-def _same_call(message: dict[str, Any], want: Want) -> bool:
-    """Another message that is this call: its altId, or (without one) its conversation,
-    second, direction and status."""
-    if message.get("altId"):
-        return str(message["altId"]) == want.alt_id
-    return not _differs(message, want)
 
 
 def _differs(message: dict[str, Any], want: Want) -> str:

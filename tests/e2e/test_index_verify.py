@@ -260,3 +260,110 @@ def test_a_message_with_the_calls_altid_but_another_status_is_never_posted_nor_t
     assert posted_alt_ids(box) == Counter({"ext-1": 1, "ext-2": 1})
     again = run_cli(data, results, box, *FAST)  # failed rows are tried again: still refused
     assert again.rows()[0]["outcome"] == "failed" and len(box.calls()) == 2
+
+
+# A shared export ID names a group of calls, not a call (issue 21's review) --------------------
+
+LEG = "conv000001,+15035550001,+15037081210,2025-01-02T10:00:00Z,completed,dup-1"
+HEAD = "conversation_id,to,from,date,status,alt_id"
+
+
+def write(path: Path, *lines: str) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def one_contact(path: Path) -> Path:
+    return write(path, "phone,name,conversation_id", "+15035550001,Contact 1,conv000001")
+
+
+def test_legs_of_a_shared_export_id_reexported_in_another_order_are_found_not_posted_twice(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    """Two legs of one export ID (same second, other recording): the first run sends the first
+    as `dup-1` and the second as `dup-1~<fp>`. With the journal lost and the file in another
+    order, the altIds go the other way round: the group `dup-1` is matched by fields, one
+    message per leg, so nothing is posted again, and verify agrees."""
+    head = f"{HEAD},recording"
+    a, b = f"{LEG},https://rec.example/a.mp3", f"{LEG},https://rec.example/b.mp3"
+    first = write(tmp_path / "calls.csv", head, a, b)
+    again = write(tmp_path / "again.csv", head, b, a)
+    box = sandbox("--contacts", str(one_contact(tmp_path / "contacts.csv")))
+    link = (*FAST, "--recordings", "link")
+    one = run_cli(first, tmp_path / "one.csv", box, *link)
+    assert one.code == 0, one.stderr
+    assert len(box.calls()) == 2
+    two = run_cli(again, tmp_path / "two.csv", box, *link)
+    assert two.code == 0, two.stderr
+    checked = verify_cli(tmp_path / "two.csv", box, *FAST)
+    assert len(box.calls()) == 2, f"posted twice: {posted_alt_ids(box)}"
+    assert checked.returncode == 0, checked.stdout
+
+
+def test_legs_of_a_shared_export_id_at_other_times_in_another_order_are_each_found(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    """The same with legs at other times: the leg now given `dup-1` is not a conflict with
+    the other leg's message; each leg is found at its own time."""
+    a = "conv000001,+15035550001,+15037081210,2025-01-02T10:00:00Z,completed,dup-1,30"
+    b = "conv000001,+15035550001,+15037081210,2025-01-02T11:00:00Z,completed,dup-1,45"
+    first = write(tmp_path / "calls.csv", f"{HEAD},duration", a, b)
+    again = write(tmp_path / "again.csv", f"{HEAD},duration", b, a)
+    box = sandbox("--contacts", str(one_contact(tmp_path / "contacts.csv")))
+    one = run_cli(first, tmp_path / "one.csv", box, *FAST)
+    assert one.code == 0, one.stderr
+    two = run_cli(again, tmp_path / "two.csv", box, *FAST)
+    outcomes = [(r["outcome"], r["error"][:60]) for r in two.rows()]
+    assert len(box.calls()) == 2, f"posted twice; second run: {outcomes}"
+    assert two.code == 0 and [r["outcome"] for r in two.rows()] == ["created", "created"]
+
+
+def test_alike_legs_fewer_there_than_in_the_file_are_failed_neither_posted_nor_taken(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    """A first import held one leg (A) of export ID `dup-1`; the journal is gone and the full
+    export comes, leg B first. The export shows no recording ("attachments will be empty for
+    Call", spec), so A's message fits both legs alike: which leg is there cannot be told.
+    Neither is taken as there (one would be lost) nor posted (one would be there twice):
+    both rows fail, saying so, and HighLevel still holds A once.
+
+    (The review asked for B to be posted and A found; that needs the recording, which the
+    export does not show: this is the safe half of it.)"""
+    head = f"{HEAD},recording"
+    a, b = f"{LEG},https://rec.example/a.mp3", f"{LEG},https://rec.example/b.mp3"
+    box = sandbox("--contacts", str(one_contact(tmp_path / "contacts.csv")))
+    link = (*FAST, "--recordings", "link")
+    one = run_cli(write(tmp_path / "day1.csv", head, a), tmp_path / "one.csv", box, *link)
+    assert one.code == 0, one.stderr
+    two = run_cli(write(tmp_path / "full.csv", head, b, a), tmp_path / "two.csv", box, *link)
+    assert two.code == 1, two.stderr
+    legs = Counter(str(c["body"].get("attachments")) for c in box.calls())
+    assert legs == {"['https://rec.example/a.mp3']": 1}, dict(legs)
+    for r in two.rows():
+        assert r["outcome"] == "failed", r
+        assert "1 of 2 alike calls with export ID dup-1" in r["error"], r["error"]
+
+
+def test_legs_another_tool_posted_under_their_shared_export_id_are_found(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    """A script that died halfway posted both legs of export ID `dup-1` with altId `dup-1`
+    (it knew no suffix). The second leg, given `dup-1~<fp>`, is in the group `dup-1`: each
+    leg takes the message at its own time; nothing is posted."""
+    present = write(
+        tmp_path / "present.csv",
+        "phone,date,direction,status,alt_id",
+        "+15035550001,2025-01-02T10:00:00.000Z,outbound,completed,dup-1",
+        "+15035550001,2025-01-02T10:05:00.000Z,outbound,completed,dup-1",
+    )
+    calls = write(
+        tmp_path / "calls.csv",
+        HEAD,
+        "conv000001,+15035550001,+15037081210,2025-01-02T10:00:00Z,completed,dup-1",
+        "conv000001,+15035550001,+15037081210,2025-01-02T10:05:00Z,completed,dup-1",
+    )
+    known = one_contact(tmp_path / "contacts.csv")
+    box = sandbox("--contacts", str(known), "--messages", str(present))
+    ran = run_cli(calls, tmp_path / "out.csv", box, *FAST)
+    assert ran.code == 0, ran.stderr
+    assert box.calls() == [], [(r["outcome"], r["alt_id"], r["error"]) for r in ran.rows()]

@@ -192,3 +192,39 @@ def test_a_kept_cursor_the_api_refuses_starts_the_read_over(tmp_path: Path) -> N
         assert asyncio.run(reader.cover("2025-01-01T00:00:00.000Z")) == ""
         assert "cursor" not in route.calls[1].request.url.params
     assert len(reader.index) == 2
+
+
+def test_a_shared_export_id_is_a_group_matched_by_fields_one_message_per_call() -> None:
+    index = CallIndex()
+    index.add(
+        [
+            message("m1", alt="CA1", date="2025-01-01T11:00:00.000Z"),
+            message("m2", alt="CA1~5d0ae0129561"),
+        ]
+    )
+    early = want("CA1", group="CA1")  # the altIds went the other way round this time
+    late = want("CA1~0123456789ab", date="2025-01-01T11:00:00", group="CA1")
+    index.expect([early, late])
+    found_early, found_late = index.by_alt_id(early), index.by_alt_id(late)
+    assert found_early is not None and found_early.message_id == "m2"
+    assert found_late is not None and found_late.message_id == "m1"
+
+
+def test_a_groups_message_that_fits_no_call_of_it_is_taken_by_none() -> None:
+    index = CallIndex()
+    index.add([message("m1", alt="CA1", status="busy")])
+    leg = want("CA1", group="CA1")
+    index.expect([leg, want("CA1~0123456789ab", group="CA1", status="no-answer")])
+    assert index.by_alt_id(leg) is None  # no conflict either: the altId names no one call
+    assert index.by_fields(want("x", status="busy")) is None and "m1" not in index.claimed
+
+
+def test_alike_calls_of_a_group_with_fewer_messages_are_each_a_conflict() -> None:
+    index = CallIndex()
+    index.add([message("m1", alt="CA1")])
+    legs = [want("CA1", group="CA1"), want("CA1~0123456789ab", group="CA1")]
+    index.expect(legs)
+    for leg in legs:
+        found = index.by_alt_id(leg)
+        assert found is not None and "1 of 2 alike calls with export ID CA1" in found.conflict
+    assert not index.claimed

@@ -85,3 +85,16 @@ def test_the_report_shows_what_verify_found(tmp_path: Path) -> None:
     page = render_html(read_results_summary(results))
     assert "Verified in HighLevel" in page and "1 missing" in page
     assert "<td>1</td><td>missing</td>" in page
+
+
+def test_legs_of_a_shared_export_id_are_matched_in_their_group_whatever_their_altids() -> None:
+    # The run found each leg by fields in the group `CA1`: leg 1 holds the message sent as
+    # `CA1~...`, leg 2 the one sent as `CA1`; neither is "twice".
+    late = "2025-01-02T11:00:00.000Z"
+    created = [row(1, "m2", alt_id="CA1", conversation_id="cv1", contact_id="ct1"),
+               row(2, "m1", alt_id="CA1~0123456789ab", conversation_id="cv1",
+                   contact_id="ct1", date=late)]  # fmt: skip
+    messages = [message("m1", 1, dateAdded=late), message("m2", 1, altId="CA1~5d0ae0129561")]
+    assert verdicts(match(created, messages)) == {1: "found", 2: "found"}
+    extra = message("m3", 1, altId="CA1~5d0ae0129561")  # a leg posted twice
+    assert verdicts(match(created, [*messages, extra])) == {1: "twice", 2: "found"}
