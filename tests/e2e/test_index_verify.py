@@ -367,3 +367,26 @@ def test_legs_another_tool_posted_under_their_shared_export_id_are_found(
     ran = run_cli(calls, tmp_path / "out.csv", box, *FAST)
     assert ran.code == 0, ran.stderr
     assert box.calls() == [], [(r["outcome"], r["alt_id"], r["error"]) for r in ran.rows()]
+
+
+def test_calls_without_an_export_id_are_found_when_a_reexport_signs_their_links_anew(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    """No call ID in the export: the altId is `ci-` + a hash of the whole body, recording
+    links included. With the journal lost and links signed anew, the altId changes; the
+    earlier message, whose altId is no call's now, is still matched by fields: not posted
+    again, and verify finds it once."""
+    head = "conversation_id,to,from,date,status,recording"
+    call = "conv000001,+15035550001,+15037081210,2025-01-02T10:00:00Z,completed"
+    box = sandbox("--contacts", str(one_contact(tmp_path / "contacts.csv")))
+    link = (*FAST, "--recordings", "link")
+    first = write(tmp_path / "monday.csv", head, f"{call},https://rec.example/r1.mp3?sig=aaa")
+    one = run_cli(first, tmp_path / "one.csv", box, *link)
+    assert one.code == 0, one.stderr
+    again = write(tmp_path / "tuesday.csv", head, f"{call},https://rec.example/r1.mp3?sig=bbb")
+    two = run_cli(again, tmp_path / "two.csv", box, *link)
+    assert two.code == 0, two.stderr
+    posted = [str(c["body"].get("altId")) for c in box.calls()]
+    checked = verify_cli(tmp_path / "two.csv", box, *FAST)
+    assert len(posted) == 1, f"posted twice: {posted}"
+    assert checked.returncode == 0, checked.stdout

@@ -98,3 +98,11 @@ def test_legs_of_a_shared_export_id_are_matched_in_their_group_whatever_their_al
     assert verdicts(match(created, messages)) == {1: "found", 2: "found"}
     extra = message("m3", 1, altId="CA1~5d0ae0129561")  # a leg posted twice
     assert verdicts(match(created, [*messages, extra])) == {1: "twice", 2: "found"}
+
+
+def test_a_message_with_an_altid_no_row_holds_and_the_rows_fields_is_a_second_copy() -> None:
+    # An earlier import of the same call under an older `ci-` altId: posted twice.
+    created = [row(1, "m1")]
+    older = message("m0", 1, altId="ci-0123456789abcdef0123")
+    assert verdicts(match(created, [message("m1", 1), older])) == {1: "twice"}
+    assert verdicts(match(created, [older])) == {1: "found"}
