@@ -30,6 +30,7 @@ from importer.errors import InputError, UsageError
 from importer.paths import Named, check_files, csv_files, journal_path, verify_path
 from importer.run.start import new_session
 from importer.state.payload import base_of
+from importer.state.results import as_written
 
 VERDICTS: Final = ("found", "missing", "twice", "differs")
 VERIFY_COLUMNS: Final = (
@@ -113,7 +114,11 @@ def _created_rows(results: Path) -> list[dict[str, str]]:
                 raise InputError(
                     f"{results}: not a results file `run` wrote (no row, outcome, date)"
                 )
-            rows = [r for r in reader if r.get("outcome") == "created"]
+            rows = [
+                {k: as_written(v or "") for k, v in r.items() if k is not None}
+                for r in reader
+                if r.get("outcome") == "created"
+            ]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"{results}: cannot be read ({exc})") from None
     for r in rows:

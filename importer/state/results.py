@@ -71,6 +71,15 @@ def spreadsheet_safe(values: pd.Series) -> pd.Series:
     return text.where(~risky, "'" + text)
 
 
+def as_written(cell: str) -> str:
+    """The value `spreadsheet_safe` was given: its `'` taken off again where it put one (a `'`
+    before a formula character). A value that itself began with `'` and such a character
+    reads back without its `'` (none of ours does: altIds, IDs, numbers)."""
+    if cell.startswith("'") and cell[1:].startswith(_FORMULA_CHARS):
+        return cell[1:]
+    return cell
+
+
 def csv_lines(frame: pd.DataFrame) -> str:
     """The frame's rows as CSV text, quoted as `DataFrame.to_csv` quotes (only cells with a
     comma, a quote or a line break), built column-wise in Arrow: `to_csv` formats cell by cell

@@ -390,3 +390,27 @@ def test_calls_without_an_export_id_are_found_when_a_reexport_signs_their_links_
     checked = verify_cli(tmp_path / "two.csv", box, *FAST)
     assert len(posted) == 1, f"posted twice: {posted}"
     assert checked.returncode == 0, checked.stdout
+
+
+def test_verify_reads_alt_ids_the_results_file_wrote_with_a_leading_quote_as_they_are(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    """The results file writes `'-x1` for an altId `-x1` (spreadsheet safety); verify reads
+    the cell back as `-x1`, so a second copy with that altId is seen (exit 1)."""
+    calls = write(
+        tmp_path / "calls.csv",
+        f"{HEAD},duration",
+        "conv000001,+15035550001,+15037081210,2025-01-02T10:00:00Z,completed,-x1,30",
+        "conv000001,+15035550001,+15037081210,2025-01-03T10:00:00Z,completed,=x2,30",
+    )
+    box = sandbox("--contacts", str(one_contact(tmp_path / "contacts.csv")))
+    ran = run_cli(calls, tmp_path / "out.csv", box, *FAST)
+    assert ran.code == 0, ran.stderr
+    assert [r["alt_id"] for r in ran.rows()] == ["'-x1", "'=x2"]
+    for row in ran.rows():
+        sandbox_message(box, "POST", f"{row['message_id']}/duplicate")
+    assert posted_alt_ids(box) == {"-x1": 1, "=x2": 1}
+    checked = verify_cli(tmp_path / "out.csv", box, *FAST)
+    assert checked.returncode == 1, checked.stdout
+    lines = verify_lines(tmp_path / "out.csv")
+    assert [lines[n]["verdict"] for n in sorted(lines)] == ["twice", "twice"]

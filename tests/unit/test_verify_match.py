@@ -106,3 +106,12 @@ def test_a_message_with_an_altid_no_row_holds_and_the_rows_fields_is_a_second_co
     older = message("m0", 1, altId="ci-0123456789abcdef0123")
     assert verdicts(match(created, [message("m1", 1), older])) == {1: "twice"}
     assert verdicts(match(created, [older])) == {1: "found"}
+
+
+def test_cells_the_results_writer_made_spreadsheet_safe_read_back_as_they_were() -> None:
+    import pandas as pd
+
+    from importer.state.results import as_written, spreadsheet_safe
+
+    values = ["-x1", "=x2", "+x3", "@x4", "CA1", "+1 503 555 0001", "'quoted"]
+    assert [as_written(c) for c in spreadsheet_safe(pd.Series(values))] == values
