@@ -253,13 +253,15 @@ class CallIndex:
 
 
 def _same_place(message: dict[str, Any], want: Want) -> bool:
-    """The message is in the call's conversation, or of its contact, where both are known."""
+    """The message is of the call's contact where both know it (a contact may hold several
+    conversations: the call is the contact's, whichever one shows it), else in its
+    conversation where both know that."""
     conversation = str(message.get("conversationId") or "")
     contact = str(message.get("contactId") or "")
-    if want.conversation and conversation:
-        return conversation == want.conversation
     if want.contact and contact:
         return contact == want.contact
+    if want.conversation and conversation:
+        return conversation == want.conversation
     return True
 
 

@@ -56,6 +56,7 @@ class IdCheck:
     outcome: str
     error: str = ""
     http_status: int | None = None
+    contact_id: str = ""  # consistent: the contact the row's conversation or contact is
 
 
 DROPPED: Final = "dropped"  # a journal's number whose conversation the API said is gone
@@ -188,7 +189,7 @@ class Resolver:
         pair = _pair(number, conversation_id, contact_id)
         known = self._journal.number(self._location, pair)
         if known is not None and known.outcome == "consistent":
-            return IdCheck("consistent")
+            return IdCheck("consistent", contact_id=known.contact_id)
         try:
             owner_phone = ""
             if conversation_id:
@@ -222,7 +223,7 @@ class Resolver:
         except _Failed as failed:
             return IdCheck("error", failed.error, failed.http_status)
         self._remember(pair, Number(contact_id, conversation_id, "consistent"))
-        return IdCheck("consistent")
+        return IdCheck("consistent", contact_id=contact_id)
 
     async def _shared(
         self, memo: dict[str, asyncio.Future[T]], key: str, make: Callable[[], Awaitable[T]]

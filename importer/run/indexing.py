@@ -50,6 +50,16 @@ async def index_chunk(
     return left
 
 
+def found_by_contact(item: Work, state: RowSender, contact: str) -> RowResult | None:
+    """A row that gives a conversation, once its contact is known (`_check_ids`): the call
+    there in another conversation of that contact, matched by fields (`_same_place`)."""
+    if state.index is None or not contact or item.draft.contact_id:
+        return None
+    want = Want.of(item.draft, item.plan.alt_id, contact=contact)
+    there = state.index.index.by_fields(want)
+    return None if there is None else state.already(item, there)
+
+
 def _group(alt_id: str, shared: set[str]) -> str:
     """The shared export ID whose group the call is in, '' when its altId is its own."""
     base = base_of(alt_id)

@@ -33,7 +33,7 @@ from importer.config import LoadOptions, NormaliseOptions, SendOptions
 from importer.read.load import PANDAS_LOCK, Source, open_source
 from importer.read.reading import summary
 from importer.read.validate import CheckedChunk, check_chunks
-from importer.run.indexing import index_chunk, limit_work
+from importer.run.indexing import found_by_contact, index_chunk, limit_work
 from importer.run.lookup import Lookup, NumberPass, finish, plan_lookup
 from importer.run.recordings import RecordingCopier, Tally
 from importer.run.rows import RowResult, RowSender, Work
@@ -383,6 +383,12 @@ async def _check_ids(
     passed: list[Work] = []
     for item in work:
         verdict = checked.get(item.pos)
+        if verdict is not None and verdict.outcome == "consistent":
+            there = found_by_contact(item, state, verdict.contact_id)
+            if there is not None:
+                outcomes[item.pos] = there
+                state.done(there.outcome)
+                continue
         if verdict is None or verdict.outcome == "consistent":
             passed.append(item)
             continue

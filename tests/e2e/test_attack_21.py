@@ -148,32 +148,3 @@ def test_a_verify_that_cannot_read_the_location_empties_the_last_verification(
     assert refused.returncode == 3, refused.stdout
     assert (tmp_path / "out.verify.csv").read_text() == kept
     assert "0 created rows checked" not in refused.stdout, refused.stdout
-
-
-def test_a_call_there_in_another_conversation_of_its_contact_is_posted_again(
-    tmp_path: Path, sandbox: Callable[..., Sandbox]
-) -> None:
-    """The issue matches a message without altId "by contact (or conversation)"; `_same_place`
-    compares conversations whenever both are known, so a call another tool posted in the
-    contact's other conversation (one contact, two conversations) is posted again. Matters
-    only if HighLevel lets a contact hold two conversations (the sandbox does)."""
-    known = write(
-        tmp_path / "contacts.csv",
-        "phone,name,conversation_id",
-        "+15035550001,Contact 1,convA",
-        "+15035550001,Contact 1,convB",  # the contact's latest: the seeded message goes here
-    )
-    present = write(
-        tmp_path / "present.csv",
-        "phone,date,direction,status,alt_id",
-        "+15035550001,2025-01-02T10:00:00.000Z,outbound,completed,",
-    )
-    calls = write(
-        tmp_path / "calls.csv",
-        "conversation_id,to,from,date,status",
-        "convA,+15035550001,+15037081210,2025-01-02T10:00:00Z,completed",
-    )
-    box = sandbox("--contacts", str(known), "--messages", str(present))
-    ran = run_cli(calls, tmp_path / "out.csv", box, *FAST)
-    assert ran.code == 0, ran.stderr
-    assert box.calls() == [], [(r["outcome"], r["error"]) for r in ran.rows()]

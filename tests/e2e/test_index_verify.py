@@ -414,3 +414,32 @@ def test_verify_reads_alt_ids_the_results_file_wrote_with_a_leading_quote_as_the
     assert checked.returncode == 1, checked.stdout
     lines = verify_lines(tmp_path / "out.csv")
     assert [lines[n]["verdict"] for n in sorted(lines)] == ["twice", "twice"]
+
+
+def test_a_call_there_in_another_conversation_of_its_contact_is_found_by_its_contact(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    """A message without altId is matched "by contact (or conversation)": a call another
+    tool posted in the contact's other conversation (the sandbox lets a contact hold two) is
+    found once the row's conversation has told its contact, and not posted."""
+    known = write(
+        tmp_path / "contacts.csv",
+        "phone,name,conversation_id",
+        "+15035550001,Contact 1,convA",
+        "+15035550001,Contact 1,convB",  # the contact's latest: the seeded message goes here
+    )
+    present = write(
+        tmp_path / "present.csv",
+        "phone,date,direction,status,alt_id",
+        "+15035550001,2025-01-02T10:00:00.000Z,outbound,completed,",
+    )
+    calls = write(
+        tmp_path / "calls.csv",
+        "conversation_id,to,from,date,status",
+        "convA,+15035550001,+15037081210,2025-01-02T10:00:00Z,completed",
+    )
+    box = sandbox("--contacts", str(known), "--messages", str(present))
+    ran = run_cli(calls, tmp_path / "out.csv", box, *FAST)
+    assert ran.code == 0, ran.stderr
+    assert box.calls() == [], [(r["outcome"], r["error"]) for r in ran.rows()]
+    assert [r["outcome"] for r in ran.rows()] == ["created"]

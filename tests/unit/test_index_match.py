@@ -231,3 +231,11 @@ def test_alike_calls_of_a_group_with_fewer_messages_are_each_a_conflict() -> Non
         found = index.by_alt_id(leg)
         assert found is not None and "1 of 2 alike calls with export ID CA1" in found.conflict
     assert not index.claimed
+
+
+def test_where_both_know_the_contact_the_contact_decides_not_the_conversation() -> None:
+    index = CallIndex()
+    index.add([message("m1", conversation="cv2", contact="ct1")])
+    assert index.by_fields(want(conversation="cv1", contact="ct9")) is None
+    found = index.by_fields(want(conversation="cv1", contact="ct1"))
+    assert found is not None and found.message_id == "m1"
