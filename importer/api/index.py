@@ -311,6 +311,7 @@ class IndexReader:
     async def _read(self, reading: Reading) -> str:
         kept = self._journal.exported
         restarted = False
+        cursors = {reading.cursor}  # each page's cursor: one that comes back would never end
         while True:
             params = {
                 "locationId": self._location,
@@ -333,6 +334,7 @@ class IndexReader:
                     # A cursor kept from an earlier run the API no longer takes: start over
                     # (pages are kept by message ID, so reading one twice adds nothing).
                     reading, restarted = kept.begin(reading.start, reading.end), True
+                    cursors = {""}
                     continue
                 return f"message export: {result.error}"
             body = result.answer.body if result.answer else None
@@ -340,9 +342,12 @@ class IndexReader:
             if page is None:
                 return "message export: the answer came back unreadable"
             messages, cursor = page
+            if cursor and cursor in cursors:
+                return _repeated(cursor)
+            cursors.add(cursor)
             reading = kept.keep(reading, messages, cursor)
             self.index.add(messages)
-            if not cursor or not messages:
+            if not cursor:  # an empty page with a next cursor is not the end
                 kept.finish(reading)
                 return ""
 
@@ -354,9 +359,17 @@ def _page(body: Any) -> tuple[list[dict[str, Any]], str] | None:
     return messages, str(body.get("nextCursor") or "")
 
 
+def _repeated(cursor: str) -> str:
+    return (
+        f"message export: the next cursor {cursor[:40]!r} came back a second time;"
+        " the read would never end"
+    )
+
+
 @dataclass
 class Reads:
     reads: int = 0
+    error: str = ""  # why the read stopped, when the API answered but the pages do not end
 
 
 async def read_export(
@@ -366,6 +379,7 @@ async def read_export(
     `verify`); None when a page cannot be read. `done.reads` counts the requests."""
     messages: list[dict[str, Any]] = []
     cursor = ""
+    cursors = {cursor}
     while True:
         params = {"locationId": location, "limit": str(PAGE), "channel": "Call"}
         params |= {"sortBy": "createdAt", "sortOrder": "asc"}
@@ -379,6 +393,10 @@ async def read_export(
         if result.verdict is not Verdict.CREATED or page is None:
             return None
         messages.extend(page[0])
+        if page[1] and page[1] in cursors:
+            done.error = _repeated(page[1])
+            return None
         cursor = page[1]
-        if not cursor or not page[0]:
+        cursors.add(cursor)
+        if not cursor:  # an empty page with a next cursor is not the end
             return messages

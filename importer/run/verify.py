@@ -155,14 +155,15 @@ async def _read(
     session = new_session(send, stop, notify)
     start = earliest_start(r["date"] for r in created)
     messages: list[dict[str, Any]] | None = None
+    reads = Reads()
     try:
-        messages = await read_export(session, location, start, Reads())
+        messages = await read_export(session, location, start, reads)
     finally:
         done.requests = session.requests
         if session.client is not None:
             await session.client.aclose()
     if messages is None:
-        why = stop.reason or "a page of the export could not be read"
+        why = stop.reason or reads.error or "a page of the export could not be read"
         done.stop_reason = f"the location's calls could not be read ({why})"
         return []
     return messages
