@@ -61,6 +61,7 @@ class Verified:
     results: Path
     out: Path
     lines: list[Line] = field(default_factory=list)
+    rows: int = 0  # created rows in the results
     messages: int = 0  # call messages read in the window
     requests: int = 0
     stop_reason: str | None = None
@@ -96,13 +97,14 @@ def verify_results(
         raise UsageError(
             "verify needs --location-id (or GHL_LOCATION_ID): the location the calls went to"
         )
-    done = Verified(results, out)
+    done = Verified(results, out, rows=len(created))
     if created:
         messages = asyncio.run(_read(send, location, created, done, notify))
         if done.stop_reason is None:
             done.lines = match(created, messages)
             done.messages = len(messages)
-    _write(out, done.lines)
+    if done.stop_reason is None:  # a verification that did not finish leaves the last one
+        _write(out, done.lines)
     return done
 
 
@@ -299,10 +301,17 @@ def verify_text(done: Verified) -> str:
     """The summary: counts, then the first rows of each kind that is not `found`."""
     counts = done.counts
     total = len(done.lines)
+    if done.stop_reason is not None:
+        head = f"{done.results}: {done.rows} created rows, not checked"
+        return "\n".join(
+            [
+                f"{head} ({done.requests} requests)",
+                f"stopped: {done.stop_reason}",
+                f"nothing written: {done.out} is left as it was",
+            ]
+        )
     lines = [f"{done.results}: {total} created rows checked against {done.messages} call"
              f" messages of the location ({done.requests} requests)"]  # fmt: skip
-    if done.stop_reason is not None:
-        lines.append(f"stopped: {done.stop_reason}")
     words = {
         "found": "found once",
         "missing": "missing from HighLevel",

@@ -443,3 +443,33 @@ def test_a_call_there_in_another_conversation_of_its_contact_is_found_by_its_con
     assert ran.code == 0, ran.stderr
     assert box.calls() == [], [(r["outcome"], r["error"]) for r in ran.rows()]
     assert [r["outcome"] for r in ran.rows()] == ["created"]
+
+
+def test_a_verify_that_cannot_read_the_location_leaves_the_last_verification(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    """A clean verify writes RESULTS.verify.csv; the same command with a refused token stops
+    (exit 3), leaves RESULTS.verify.csv as it was (the last proof of the import) and says how
+    many created rows it could not check, not "0 checked"."""
+    calls = write(
+        tmp_path / "calls.csv",
+        f"{HEAD},duration",
+        "conv000001,+15035550001,+15037081210,2025-01-02T10:00:00Z,completed,x1,30",
+    )
+    box = sandbox("--contacts", str(one_contact(tmp_path / "contacts.csv")))
+    ran = run_cli(calls, tmp_path / "out.csv", box, *FAST)
+    assert ran.code == 0, ran.stderr
+    good = verify_cli(tmp_path / "out.csv", box, *FAST)
+    assert good.returncode == 0, good.stdout
+    kept = (tmp_path / "out.verify.csv").read_text()
+    refused = subprocess.run(
+        [*CLI, "verify", str(tmp_path / "out.csv"), "--base-url", box.url, *FAST],
+        env=cli_env("a-token-the-api-refuses"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode == 3, refused.stdout
+    assert (tmp_path / "out.verify.csv").read_text() == kept
+    assert "0 created rows checked" not in refused.stdout, refused.stdout
+    assert "1 created rows, not checked" in refused.stdout, refused.stdout
