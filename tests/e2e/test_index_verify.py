@@ -473,3 +473,87 @@ def test_a_verify_that_cannot_read_the_location_leaves_the_last_verification(
     assert (tmp_path / "out.verify.csv").read_text() == kept
     assert "0 created rows checked" not in refused.stdout, refused.stdout
     assert "1 created rows, not checked" in refused.stdout, refused.stdout
+
+
+def test_the_index_reads_the_locations_later_calls_too_to_the_present(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    """Documented, not a defect (README, "Which date the export's date filters apply to"):
+    10 calls of January, 2,000 later calls in the location; the index reads from the earliest
+    call less a day with no end, so it pages through the later calls too (one request per 500),
+    because the export's date filters may apply to the import time, not `dateAdded`."""
+    lines = ["phone,date,direction,status,alt_id"]
+    for i in range(2000):
+        lines.append(f"+1503556{i:04d},2025-06-{i % 28 + 1:02d}T10:00:00.000Z,outbound,completed,")
+    later = write(tmp_path / "later.csv", *lines)
+    seeded = [f"+1503556{i:04d},Later {i},later{i:04d}" for i in range(2000)]
+    known = write(
+        tmp_path / "contacts.csv",
+        "phone,name,conversation_id",
+        "+15035550001,Contact 1,conv000001",
+        *seeded,
+    )
+    calls = write(
+        tmp_path / "calls.csv",
+        HEAD,
+        *(
+            f"conv000001,+15035550001,+15037081210,2025-01-{i + 1:02d}T10:00:00Z,completed,x{i}"
+            for i in range(10)
+        ),
+    )
+    box = sandbox(
+        "--contacts", str(known), "--messages", str(later),
+        "--export-dates", "posted", *SANDBOX_FAST,
+    )  # fmt: skip
+    ran = run_cli(calls, tmp_path / "out.csv", box, *FAST)
+    assert ran.code == 0, ran.stderr
+    assert exports(box) == math.ceil(2000 / 500) and len(box.calls()) == 10
+
+
+def test_a_resumed_run_keeps_its_index_a_fresh_results_path_reads_it_anew(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    """Documented, not a defect (README, the index): `run --limit 2`, then another machine
+    imports the same file (its index finds our 2 and posts the other 3). Our journal keeps
+    the pages it read, so going on from it would not see their 3; the README's remedy, a
+    fresh results path, reads the index anew and posts nothing."""
+    calls = write(
+        tmp_path / "calls.csv",
+        HEAD,
+        *(
+            f"conv000001,+15035550001,+15037081210,2025-01-{i + 1:02d}T10:00:00Z,completed,x{i}"
+            for i in range(5)
+        ),
+    )
+    box = sandbox("--contacts", str(one_contact(tmp_path / "contacts.csv")))
+    trial = run_cli(calls, tmp_path / "ours.csv", box, *FAST, "--limit", "2")
+    assert trial.code == 3, trial.stderr
+    theirs = run_cli(calls, tmp_path / "theirs.csv", box, *FAST)
+    assert theirs.code == 0, theirs.stderr
+    assert len(box.calls()) == 5
+    fresh = run_cli(calls, tmp_path / "fresh.csv", box, *FAST)
+    assert fresh.code == 0, fresh.stderr
+    assert len(box.calls()) == 5, posted_alt_ids(box)
+    assert [r["error"] for r in fresh.rows()] == ["already in HighLevel"] * 5
+
+
+def test_verify_of_results_without_a_date_column_says_one_line_not_a_traceback(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    results = write(tmp_path / "out.csv", "row,outcome,message_id", "1,created,abc")
+    checked = verify_cli(results, sandbox(), *FAST)
+    assert "Traceback" not in checked.stderr, checked.stderr[-300:]
+    assert checked.returncode == 2
+
+
+def test_verify_of_a_row_number_too_large_says_one_line_not_a_traceback(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    results = write(
+        tmp_path / "out.csv",
+        "row,outcome,message_id,date",
+        "99999999999999999999999,created,abc,2025-01-02T10:00:00Z",
+    )
+    checked = verify_cli(results, sandbox(), *FAST)
+    assert "Traceback" not in checked.stderr, checked.stderr[-300:]
+    assert checked.returncode == 2
