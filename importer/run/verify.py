@@ -92,7 +92,13 @@ def verify_results(
     keep += [Named("", results, journal_path(results), "journal")]
     check_files(keep, csv_files("--out", out))
     created = _created_rows(results)
-    location = send.location_id or _journal_location(results)
+    recorded = _journal_location(results)
+    if send.location_id and recorded and send.location_id != recorded:
+        raise UsageError(
+            f"{results}: its journal belongs to location {recorded}; this command is for"
+            f" location {send.location_id}: give the location the calls went to"
+        )
+    location = send.location_id or recorded
     if not location:
         raise UsageError(
             "verify needs --location-id (or GHL_LOCATION_ID): the location the calls went to"
@@ -110,7 +116,7 @@ def verify_results(
 
 def _created_rows(results: Path) -> list[dict[str, str]]:
     try:
-        with results.open(newline="", encoding="utf-8") as handle:
+        with results.open(newline="", encoding="utf-8-sig") as handle:  # a BOM, if saved so
             reader = csv.DictReader(handle)
             if not {"row", "outcome", "message_id", "date"} <= set(reader.fieldnames or ()):
                 raise InputError(

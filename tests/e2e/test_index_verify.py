@@ -557,3 +557,25 @@ def test_verify_of_a_row_number_too_large_says_one_line_not_a_traceback(
     checked = verify_cli(results, sandbox(), *FAST)
     assert "Traceback" not in checked.stderr, checked.stderr[-300:]
     assert checked.returncode == 2
+
+
+def test_verify_reads_a_results_file_saved_with_a_bom_and_refuses_another_location(
+    tmp_path: Path, sandbox: Callable[..., Sandbox]
+) -> None:
+    """A results file a spreadsheet saved back with a UTF-8 BOM is still a results file; a
+    location other than the journal's is refused in one line (exit 2), as `run` does."""
+    calls = write(
+        tmp_path / "calls.csv",
+        f"{HEAD},duration",
+        "conv000001,+15035550001,+15037081210,2025-01-02T10:00:00Z,completed,x1,30",
+    )
+    box = sandbox("--contacts", str(one_contact(tmp_path / "contacts.csv")))
+    results = tmp_path / "out.csv"
+    ran = run_cli(calls, results, box, *FAST)
+    assert ran.code == 0, ran.stderr
+    results.write_text("\ufeff" + results.read_text(encoding="utf-8"), encoding="utf-8")
+    checked = verify_cli(results, box, *FAST)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    other = verify_cli(results, box, "--rate", "2000/1s", "--location-id", "loc-other")
+    assert other.returncode == 2 and "Traceback" not in other.stderr, other.stderr
+    assert "its journal belongs to location loc-sandbox" in other.stderr + other.stdout
