@@ -51,6 +51,8 @@ MAX_RETRY_S = 160.0  # the longest wait before the rate's need is tried again
 UNREACHABLE = 4  # a rate needing this many times the cap in flight is no bound
 MEAN_GAIN = 1 / 16  # how fast the mean round trip follows each answer
 WINDOW_S = 10.0  # the smallest round trip is trusted this long, then measured afresh
+LOOK_ROUNDS = 20  # ... and at least this many round trips: a look (a round or two at half the
+# limit) and a try of the rate's need then cost a small share of the time at any round trip
 UNLIMITED = math.inf
 
 
@@ -176,10 +178,12 @@ class InFlight:
             self.rtt_min, self._rtt_at = self._probe_min, now
             self.limit, self._probe = self._probe, None
             self._restored = True
-        elif now - self._by_rate_at > self._retry_s and self._rate_reachable():
+        elif now - self._by_rate_at > max(self._retry_s, self._look_s()) and (
+            self._rate_reachable()
+        ):
             self._by_rate = True  # try the rate's need again, less often each time it fails
             self._retry_s = min(MAX_RETRY_S, 2 * self._retry_s)
-        elif now - self._rtt_at > self._window:
+        elif now - self._rtt_at > self._look_s():
             self._probe, self._probe_min, self._probe_from = self.limit, UNLIMITED, now
             self.limit = max(1, self.limit // 2)
         elif self._round_waited and self._round_held > 0:
@@ -239,6 +243,12 @@ class InFlight:
                 return False
         self.limit = need
         return True
+
+    def _look_s(self) -> float:
+        """How long the smallest round trip is trusted: `WINDOW_S`, or `LOOK_ROUNDS` round trips
+        where those are longer (at 1.75 s, a look every 10 s would spend a third of the time
+        at half the limit)."""
+        return max(self._window, LOOK_ROUNDS * self.rtt_min)
 
     def _rate_reachable(self) -> bool:
         return self._rate() * self.rtt_mean <= UNREACHABLE * self.cap

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import httpx
 import respx
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from importer.api.client import LeadConnectorClient, Verdict, request
@@ -156,6 +156,7 @@ def test_only_429s_leave_it_where_it_was() -> None:
 
 
 @settings(max_examples=40)
+@example(rate=100.0, rtt=1.75, capacity=50.0, cap=89, margin=1)  # found by a run: looks too often
 @given(
     rate=st.sampled_from([1.0, 10.0, 100.0, math.inf]),
     rtt=st.floats(0.0005, 2.0),
