@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import sqlite3
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from importer.config import SendOptions
 from importer.errors import InputError, UsageError
 from importer.paths import Named, check_files, csv_files, journal_path, verify_path
 from importer.run.start import new_session
+from importer.state.journal import read_meta
 from importer.state.payload import base_of
 from importer.state.results import as_written
 
@@ -138,18 +138,7 @@ def _created_rows(results: Path) -> list[dict[str, str]]:
 
 def _journal_location(results: Path) -> str:
     """The location the journal beside `results` belongs to, '' when none says (read only)."""
-    path = journal_path(results)
-    if not path.is_file():
-        return ""
-    try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            row = db.execute("SELECT value FROM meta WHERE key='location'").fetchone()
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return ""
-    return str(row[0]) if row else ""
+    return read_meta(journal_path(results), "location") or ""
 
 
 async def _read(

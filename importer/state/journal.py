@@ -186,20 +186,26 @@ class Number:
     error: str = ""
 
 
-def requests_spent(path: Path) -> int | None:
-    """The requests the runs of a journal spent, or None where no journal (or no count, as in
-    a journal written before it was kept) says. Read only: nothing is written."""
+def read_meta(path: Path, key: str) -> str | None:
+    """One of a journal's facts (its location, the requests its runs spent), or None where no
+    journal, or none that says, is there. Read only: nothing is written, nothing is locked."""
     if not path.is_file():
         return None
     try:
         db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
-            row = db.execute("SELECT value FROM meta WHERE key='requests'").fetchone()
+            row = db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         finally:
             db.close()
     except sqlite3.Error:
         return None
-    return int(row[0]) if row else None
+    return str(row[0]) if row else None
+
+
+def requests_spent(path: Path) -> int | None:
+    """The requests the runs of a journal spent (None in one written before they were kept)."""
+    spent = read_meta(path, "requests")
+    return int(spent) if spent is not None else None
 
 
 def journal_state(path: Path) -> str:
