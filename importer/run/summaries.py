@@ -61,6 +61,8 @@ def run_summary(result: RunResult) -> str:
     if result.journal_note:
         lines.append(result.journal_note)
     summary = read_results_summary(result.results)
+    if summary.requests == result.requests:
+        summary.requests = None  # one run so far: its own count is said above
     lines.extend(detail_lines(summary))
     if result.stop_reason:
         lines.append(f"stopped early: {result.stop_reason}")
