@@ -646,7 +646,7 @@ def bench_locations(tmp: Path, runs: tuple[tuple[int, int, str, int], ...]) -> l
             before = box.cpu_times()
             cmds = [
                 [PY, "-m", "importer", "run-plan", str(plan), "--base-url", url,
-                 "--no-progress", "--rate", rate, "--shard", f"{k}/{shards}"]
+                 "--no-progress", "--rate", rate, "--shard", f"{k}/{shards}", "--timezone", "UTC"]
                 for k in range(shards)
             ]  # fmt: skip
             wall, rss, cpu = measure_cpu(cmds[0], env, cmds[1:])
@@ -711,6 +711,14 @@ def _plan_files(
     return folder / "plan.csv", folder / "seed.csv", folder / "tokens.csv", env
 
 
+class _Printed(list[list[str]]):
+    """Sections, each printed as soon as it is measured."""
+
+    def append(self, lines: list[str]) -> None:
+        print("\n".join(lines), flush=True)
+        super().append(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes for CI-size machines")
@@ -735,7 +743,8 @@ def main() -> None:
     repeat = args.repeat or (1 if args.quick else 3)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        sections: list[list[str]] = []
+        print(f"call-importer benchmarks ({'quick' if args.quick else 'full'}; median of {repeat})")
+        sections = _Printed()  # each section printed as it ends: a later failure keeps them
         if args.only in (None, "validation"):
             if args.quick:
                 sections.append(bench_validation(tmp, 200_000, 40_000, 800_000, repeat))
@@ -790,9 +799,6 @@ def main() -> None:
                     (150, 2, "100/10s", 300),
                 )
             sections.append(bench_locations(tmp, runs))
-    print(f"call-importer benchmarks ({'quick' if args.quick else 'full'}; median of {repeat})")
-    for lines in sections:
-        print("\n".join(lines))
     print(json.dumps({"repeat": repeat}))
 
 
